@@ -1,0 +1,72 @@
+# taskhost — `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+TOOLS := $(BIN)/tools
+
+# Code generation tools, fetched from the Go module proxy into bin/tools.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+
+PLUGINS  := $(patsubst %/main.go,%,$(wildcard plugins/*/main.go))
+EXAMPLES := $(patsubst %/main.go,%,$(wildcard examples/*/main.go))
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the host into bin/ and every plugin and example into bin/plugins/
+	@mkdir -p $(BIN)/plugins
+	@if [ -d host/cmd/taskhost ]; then $(GO) build -o $(BIN)/taskhost ./host/cmd/taskhost; fi
+	@for d in $(PLUGINS) $(EXAMPLES); do \
+		echo "build $$d"; $(GO) build -o $(BIN)/plugins/$$(basename $$d) ./$$d || exit 1; \
+	done
+
+.PHONY: run
+run: build ## build everything and start the host (arrives with the task engine)
+	@echo "make run arrives with the task engine (issue 3): there is no host daemon yet." >&2
+	@exit 1
+
+.PHONY: test
+test: ## run the whole test suite with the race detector (tests build the plugins they run)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: bench
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./host/internal/pool/
+
+.PHONY: lint
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+.PHONY: tools
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+.PHONY: proto
+proto: tools ## regenerate shared/proto from worker.proto
+	$(TOOLS)/buf generate
+
+.PHONY: verify
+verify: proto ## regenerate code and fail if it differs from what is committed
+	$(GO) mod tidy
+	git diff --exit-code -- shared/proto go.mod go.sum
+
+.PHONY: tidy
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+.PHONY: clean
+clean: ## remove bin/
+	rm -rf $(BIN)

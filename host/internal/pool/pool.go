@@ -1,0 +1,564 @@
+package pool
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/shared"
+)
+
+// KeepForever as IdleShutdownTimeout keeps idle workers until the pool closes.
+const KeepForever time.Duration = -1
+
+// Defaults for the Config fields whose zero value means "default".
+const (
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultCancelGrace     = 5 * time.Second
+	DefaultStartTimeout    = 30 * time.Second
+)
+
+// Config describes one handler's workers.
+type Config struct {
+	// Type is the task type the pool serves; it names the pool in logs.
+	Type string
+	// Path is the plugin binary. It must exist and be executable.
+	Path string
+	// Method is the method every call runs; it must be exported.
+	Method string
+	// InitialiseMethod, if set, runs once on each new worker before its
+	// first call, with InitConfig as its payload.
+	InitialiseMethod string
+	// ShutdownMethod, if set, runs before a worker is stopped, with
+	// InitConfig as its payload, bounded by ShutdownTimeout.
+	ShutdownMethod string
+	// InitConfig is the JSON object given to the initialise and shutdown
+	// methods; empty means {}.
+	InitConfig json.RawMessage
+	// MaxWorkerCount caps this pool's workers: 0 means 1, -1 means up to
+	// the system cap.
+	MaxWorkerCount int
+	// IdleShutdownTimeout is how long an idle worker is kept: 0 stops it as
+	// soon as it is idle and no call waits, KeepForever keeps it.
+	IdleShutdownTimeout time.Duration
+	// ExecutionTimeout bounds each call: the method's context carries the
+	// deadline, and a worker that has not returned CancelGrace after it is
+	// killed. 0 means no limit.
+	ExecutionTimeout time.Duration
+	// SHA256 pins the binary's checksum (hex); empty means no pin.
+	SHA256 string
+	// ShutdownTimeout bounds the shutdown method; 0 means
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// CancelGrace is how long a cancelled or timed-out method may take to
+	// return before its worker is killed; 0 means DefaultCancelGrace.
+	CancelGrace time.Duration
+	// StartTimeout bounds spawn, handshake and initialise; 0 means
+	// DefaultStartTimeout.
+	StartTimeout time.Duration
+	// Logger receives the pool's and the plugins' logs; nil discards.
+	Logger hclog.Logger
+}
+
+// Request is one call: the payload and what the method knows of its task.
+type Request struct {
+	Payload json.RawMessage
+	Task    shared.CallTask
+}
+
+// Pool runs calls of one handler on its workers. It is safe for
+// concurrent use.
+type Pool struct {
+	cfg    Config
+	sys    *System
+	log    hclog.Logger
+	max    int
+	callID atomic.Uint64
+	nextID atomic.Int64
+
+	mu       sync.Mutex
+	waiters  list.List // of *waiter, oldest first
+	idle     []*worker // most recently used last
+	all      map[*worker]struct{}
+	starting int // spawns in flight, each holding a system slot
+	stopping int // workers shutting down, each still holding its slot
+	queued   int // slot requests queued at the system
+	closed   bool
+	drained  chan struct{} // closed when closed and no worker is left
+	stats    counters
+}
+
+type counters struct {
+	calls, crashes, timeouts, kills, spawns, spawnFailures uint64
+}
+
+type waiter struct {
+	ch      chan grant // buffered; receives exactly one grant
+	granted bool
+}
+
+type grant struct {
+	w   *worker
+	err error
+}
+
+// New checks the handler (the binary exists, is executable, matches its
+// pinned checksum, speaks the taskhost handshake and exports every named
+// method) and returns its pool. No worker runs until the first call.
+func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{
+		cfg:     cfg,
+		sys:     sys,
+		log:     cfg.Logger.Named("pool").With("task_type", cfg.Type),
+		all:     make(map[*worker]struct{}),
+		drained: make(chan struct{}),
+	}
+	p.max = cfg.MaxWorkerCount
+	if p.max < 0 || p.max > sys.Cap() {
+		p.max = sys.Cap()
+	}
+	if err := p.probe(ctx); err != nil {
+		return nil, err
+	}
+	sys.register(p)
+	return p, nil
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.Method == "" {
+		return c, fmt.Errorf("%w: handler %q: method is required", shared.ErrInvalidArgument, c.Type)
+	}
+	if c.MaxWorkerCount == 0 {
+		c.MaxWorkerCount = 1
+	}
+	if c.MaxWorkerCount < -1 {
+		return c, fmt.Errorf("%w: handler %q: max worker count %d: want -1 (system cap) or more than 0",
+			shared.ErrInvalidArgument, c.Type, c.MaxWorkerCount)
+	}
+	if c.IdleShutdownTimeout < 0 && c.IdleShutdownTimeout != KeepForever {
+		return c, fmt.Errorf("%w: handler %q: idle shutdown timeout %v: want 0, a positive duration or KeepForever",
+			shared.ErrInvalidArgument, c.Type, c.IdleShutdownTimeout)
+	}
+	if c.ExecutionTimeout < 0 {
+		return c, fmt.Errorf("%w: handler %q: execution timeout %v must not be negative",
+			shared.ErrInvalidArgument, c.Type, c.ExecutionTimeout)
+	}
+	if len(c.InitConfig) == 0 {
+		c.InitConfig = json.RawMessage("{}")
+	}
+	if !json.Valid(c.InitConfig) {
+		return c, fmt.Errorf("%w: handler %q: config is not valid JSON", shared.ErrInvalidArgument, c.Type)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.CancelGrace <= 0 {
+		c.CancelGrace = DefaultCancelGrace
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = DefaultStartTimeout
+	}
+	return c, nil
+}
+
+// Call runs the pool's method with req on a worker and returns its JSON
+// result. onProgress, if not nil, receives the method's progress reports.
+//
+// A failed attempt returns a *shared.TaskError: the plugin's own error, or
+// one named WorkerCrashed, ExecutionTimeout, Cancelled, Panic or
+// InitialiseFailed. Any other error (ctx's, shared.ErrClosed) means the
+// method never started.
+func (p *Pool) Call(ctx context.Context, req Request, onProgress func(shared.Progress)) (json.RawMessage, error) {
+	w, err := p.acquire(ctx)
+	for err == nil && w.exited() {
+		// It died while idle, before its exit was noticed: the method never
+		// ran, so another worker may take the call.
+		p.discard(w)
+		w, err = p.acquire(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	result, err, healthy := p.run(ctx, w, req, onProgress)
+	if healthy {
+		p.release(w)
+	} else {
+		p.discard(w)
+	}
+	return result, err
+}
+
+// acquire waits for a worker, in arrival order.
+func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("pool %q: %w", p.cfg.Type, shared.ErrClosed)
+	}
+	wt := &waiter{ch: make(chan grant, 1)}
+	elem := p.waiters.PushBack(wt)
+	p.pumpLocked()
+	p.mu.Unlock()
+
+	select {
+	case g := <-wt.ch:
+		return g.w, g.err
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if !wt.granted {
+		p.waiters.Remove(elem)
+		p.pumpLocked()
+		p.mu.Unlock()
+		return nil, ctx.Err()
+	}
+	p.mu.Unlock()
+	// Granted just as ctx ended: hand the worker back.
+	if g := <-wt.ch; g.w != nil {
+		p.release(g.w)
+	}
+	return nil, ctx.Err()
+}
+
+// grantLocked hands w (or a start error) to the oldest waiter, if any.
+func (p *Pool) grantLocked(g grant) bool {
+	front := p.waiters.Front()
+	if front == nil {
+		return false
+	}
+	wt := p.waiters.Remove(front).(*waiter)
+	wt.granted = true
+	wt.ch <- g
+	return true
+}
+
+// slotsLocked is how many workers the pool has or is getting.
+func (p *Pool) slotsLocked() int {
+	return len(p.all) + p.starting + p.stopping + p.queued
+}
+
+// pumpLocked matches waiters with idle workers and starts (or queues for)
+// as many new workers as the remaining waiters need, within the caps.
+func (p *Pool) pumpLocked() {
+	for p.waiters.Len() > 0 && len(p.idle) > 0 {
+		w := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		w.idleGen++ // disarms its idle timer
+		p.grantLocked(grant{w: w})
+	}
+	need := p.waiters.Len() - p.starting - p.queued
+	reclaim := false
+	for ; need > 0 && p.slotsLocked() < p.max; need-- {
+		if p.sys.tryAcquire(p) {
+			p.starting++
+			go p.start()
+		} else {
+			p.sys.request(p)
+			p.queued++
+			reclaim = true
+		}
+	}
+	for ; need < 0 && p.queued > 0; need++ {
+		if !p.sys.cancelRequest(p) {
+			break
+		}
+		p.queued--
+	}
+	if reclaim {
+		go p.sys.reclaim(p)
+	}
+}
+
+// granted is called by the system when one of p's queued requests got a
+// slot.
+func (p *Pool) granted() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queued--
+	if p.closed || p.waiters.Len() <= p.starting {
+		p.sys.release(p)
+		return
+	}
+	p.starting++
+	go p.start()
+}
+
+// start spawns and initialises a worker on a slot already held, then
+// hands it to the oldest waiter.
+func (p *Pool) start() {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.StartTimeout)
+	defer cancel()
+	id := p.nextID.Add(1)
+	w, err := p.spawn(ctx, id, true)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	if err != nil {
+		p.stats.spawnFailures++
+		p.log.Error("worker failed to start", "worker", id, "error", err)
+		p.sys.release(p)
+		p.grantLocked(grant{err: err})
+		p.pumpLocked()
+		p.checkDrainedLocked()
+		return
+	}
+	p.stats.spawns++
+	p.all[w] = struct{}{}
+	go p.watchIdleExit(w)
+	if p.closed {
+		p.retireLocked(w)
+		return
+	}
+	if !p.grantLocked(grant{w: w}) {
+		p.idleLocked(w)
+	}
+	p.pumpLocked()
+}
+
+// release takes back a worker whose call ended normally.
+func (p *Pool) release(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		p.retireLocked(w)
+	case p.waiters.Len() > 0:
+		if p.sys.shouldYield(p) {
+			p.retireLocked(w)
+		} else {
+			p.grantLocked(grant{w: w})
+		}
+	default:
+		p.idleLocked(w)
+	}
+	p.pumpLocked()
+}
+
+// idleLocked parks w, or stops it when idle workers are not kept or
+// another pool needs the slot.
+func (p *Pool) idleLocked(w *worker) {
+	timeout := p.cfg.IdleShutdownTimeout
+	if timeout == 0 || p.sys.othersWaiting(p) {
+		p.retireLocked(w)
+		return
+	}
+	w.idleGen++
+	w.idleSince = time.Now()
+	p.idle = append(p.idle, w)
+	if timeout == KeepForever {
+		return
+	}
+	gen := w.idleGen
+	time.AfterFunc(timeout, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		// A worker handed out (or reaped) since has a new generation.
+		if w.idleGen == gen && p.removeIdleLocked(w) {
+			p.log.Debug("reaping idle worker", "worker", w.id, "pid", w.pid)
+			p.retireLocked(w)
+		}
+	})
+}
+
+func (p *Pool) removeIdleLocked(w *worker) bool {
+	for i, x := range p.idle {
+		if x == w {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			w.idleGen++
+			return true
+		}
+	}
+	return false
+}
+
+// watchIdleExit drops w if its process exits while it is idle, so that
+// no call is handed a dead worker.
+func (p *Pool) watchIdleExit(w *worker) {
+	<-w.rpc.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.removeIdleLocked(w) {
+		return // busy (its call reports the exit) or already stopping
+	}
+	p.stats.crashes++
+	p.log.Warn("idle worker exited", "worker", w.id, "pid", w.pid, "exit", w.describeExit())
+	delete(p.all, w)
+	p.stopping++
+	go func() {
+		w.wait()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.stopping--
+		p.sys.release(p)
+		p.pumpLocked()
+		p.checkDrainedLocked()
+	}()
+}
+
+// retireOneIdle stops the longest-idle worker, for another pool's sake.
+func (p *Pool) retireOneIdle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) == 0 {
+		return false
+	}
+	w := p.idle[0]
+	p.removeIdleLocked(w)
+	p.retireLocked(w)
+	return true
+}
+
+// retireLocked stops a healthy worker in the background: shutdown method,
+// then exit. Its slot is freed once the process is gone.
+func (p *Pool) retireLocked(w *worker) {
+	delete(p.all, w)
+	p.stopping++
+	go p.stop(w)
+}
+
+// discard drops a worker that crashed or was killed.
+func (p *Pool) discard(w *worker) {
+	w.kill()
+	w.wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.all, w)
+	p.sys.release(p)
+	p.pumpLocked()
+	p.checkDrainedLocked()
+}
+
+// stop runs the shutdown method, ends the process and frees its slot.
+func (p *Pool) stop(w *worker) {
+	if p.cfg.ShutdownMethod != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
+		err := w.callMethod(ctx, p.cfg.ShutdownMethod, p.cfg.InitConfig, p.callID.Add(1))
+		cancel()
+		if err != nil {
+			p.log.Warn("shutdown method failed", "worker", w.id, "pid", w.pid, "error", err)
+		}
+	}
+	w.close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopping--
+	p.sys.release(p)
+	p.pumpLocked()
+	p.checkDrainedLocked()
+}
+
+func (p *Pool) checkDrainedLocked() {
+	if p.closed && len(p.all) == 0 && p.starting == 0 && p.stopping == 0 {
+		select {
+		case <-p.drained:
+		default:
+			close(p.drained)
+		}
+	}
+}
+
+// Close stops the pool: new calls fail with shared.ErrClosed, waiting
+// calls too; running calls may finish until ctx is done, then their
+// workers are killed. Idle workers and those whose calls finish get their
+// shutdown method. Close returns once every worker process is gone.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		for p.waiters.Len() > 0 {
+			p.grantLocked(grant{err: fmt.Errorf("pool %q: %w", p.cfg.Type, shared.ErrClosed)})
+		}
+		for p.queued > 0 && p.sys.cancelRequest(p) {
+			p.queued--
+		}
+		for len(p.idle) > 0 {
+			w := p.idle[0]
+			p.removeIdleLocked(w)
+			p.retireLocked(w)
+		}
+		p.checkDrainedLocked()
+	}
+	p.mu.Unlock()
+	defer p.sys.unregister(p)
+
+	select {
+	case <-p.drained:
+		return nil
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	busy := make([]*worker, 0, len(p.all))
+	for w := range p.all {
+		busy = append(busy, w)
+	}
+	p.mu.Unlock()
+	for _, w := range busy {
+		w.setKillReason(killClosed)
+		w.kill()
+	}
+	<-p.drained
+	return ctx.Err()
+}
+
+// Stats is a snapshot of a pool.
+type Stats struct {
+	Type     string        `json:"type"`
+	Max      int           `json:"maxWorkers"`
+	Alive    int           `json:"alive"`
+	Busy     int           `json:"busy"`
+	Idle     int           `json:"idle"`
+	Starting int           `json:"starting"`
+	Waiting  int           `json:"waiting"`
+	Workers  []WorkerStats `json:"workers"`
+	// Calls counts finished calls; Crashes, Timeouts and Kills count the
+	// workers lost to each; Spawns counts workers started.
+	Calls         uint64 `json:"calls"`
+	Crashes       uint64 `json:"crashes"`
+	Timeouts      uint64 `json:"timeouts"`
+	Kills         uint64 `json:"kills"`
+	Spawns        uint64 `json:"spawns"`
+	SpawnFailures uint64 `json:"spawnFailures"`
+}
+
+// WorkerStats describes one live worker.
+type WorkerStats struct {
+	ID    int64  `json:"id"`
+	PID   int    `json:"pid"`
+	Busy  bool   `json:"busy"`
+	Calls uint64 `json:"calls"`
+}
+
+// Stats returns a snapshot of the pool's workers and counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	idle := make(map[*worker]bool, len(p.idle))
+	for _, w := range p.idle {
+		idle[w] = true
+	}
+	s := Stats{
+		Type: p.cfg.Type, Max: p.max,
+		Alive: len(p.all), Idle: len(p.idle), Busy: len(p.all) - len(p.idle),
+		Starting: p.starting, Waiting: p.waiters.Len(),
+		Calls: p.stats.calls, Crashes: p.stats.crashes, Timeouts: p.stats.timeouts,
+		Kills: p.stats.kills, Spawns: p.stats.spawns, SpawnFailures: p.stats.spawnFailures,
+	}
+	for w := range p.all {
+		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: !idle[w], Calls: w.calls.Load()})
+	}
+	return s
+}

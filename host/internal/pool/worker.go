@@ -1,0 +1,447 @@
+package pool
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/taskhost/taskhost/shared"
+)
+
+// killReason records why the pool killed a worker, to name the error of
+// the call it was running.
+type killReason int
+
+const (
+	killNone killReason = iota
+	killTimeout
+	killCancel
+	killClosed
+	killUnresponsive
+)
+
+// worker is one plugin process.
+type worker struct {
+	id     int64
+	pid    int
+	pool   *Pool
+	client *plugin.Client
+	rpc    *shared.GRPCClient
+	cmd    *exec.Cmd
+	tail   *stderrTail
+	log    hclog.Logger
+	// ctx lives as long as the process; cancelling it ends the progress
+	// watch and any RPC in flight.
+	ctx    context.Context
+	cancel context.CancelFunc
+	calls  atomic.Uint64
+
+	// Guarded by the pool's lock.
+	idleGen   uint64
+	idleSince time.Time
+
+	mu         sync.Mutex
+	callID     uint64 // the running call, 0 when none
+	onProgress func(shared.Progress)
+	killTimer  *time.Timer
+	reason     killReason
+}
+
+// spawn starts a plugin process, completes the handshake and, when
+// initialise is set, runs the handler's initialise method on it.
+func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, error) {
+	cmd := exec.Command(p.cfg.Path)
+	// Own process group, so that stopping a worker stops whatever it
+	// started; and SIGKILL when the host dies, so no worker outlives it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	pid := new(atomic.Int64)
+	log := &pidLogger{Logger: p.log.With("worker", id), pid: pid}
+	tail := &stderrTail{}
+	var secure *plugin.SecureConfig
+	if p.cfg.SHA256 != "" {
+		sum, _ := hex.DecodeString(p.cfg.SHA256) // checked in probe
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  shared.Handshake(),
+		VersionedPlugins: shared.VersionedPlugins(nil),
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           log,
+		Stderr:           tail,
+		SyncStdout:       &lineLogger{log: log, stream: "stdout"},
+		SyncStderr:       &lineLogger{log: log, stream: "stderr", tail: tail},
+		StartTimeout:     p.cfg.StartTimeout,
+	})
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("plugin %s: its sha256 checksum no longer matches the pinned %s", p.cfg.Path, p.cfg.SHA256)
+		}
+		return nil, fmt.Errorf("plugin %s did not complete the taskhost handshake: %v%s", p.cfg.Path, err, tail.suffix())
+	}
+	pid.Store(int64(cmd.Process.Pid))
+	raw, err := rpcClient.Dispense(shared.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("plugin %s: dispense %q: %v", p.cfg.Path, shared.PluginName, err)
+	}
+	w := &worker{
+		id: id, pid: cmd.Process.Pid, pool: p, client: client, cmd: cmd, tail: tail,
+		rpc: raw.(*shared.GRPCClient),
+		log: p.log.With("worker", id, "pid", cmd.Process.Pid),
+	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+
+	ready := make(chan struct{})
+	go func() {
+		first := true
+		err := w.rpc.WatchProgress(w.ctx, func(ev shared.ProgressEvent) {
+			if ev.CallID == 0 {
+				if first {
+					first = false
+					close(ready)
+				}
+				return
+			}
+			w.progress(ev)
+		})
+		if err != nil && w.ctx.Err() == nil {
+			w.log.Debug("progress watch ended", "error", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-w.rpc.Done():
+		w.kill()
+		w.wait()
+		return nil, fmt.Errorf("plugin %s exited during start: %s", p.cfg.Path, w.describeExit())
+	case <-ctx.Done():
+		w.kill()
+		w.wait()
+		return nil, fmt.Errorf("plugin %s: start: %w", p.cfg.Path, ctx.Err())
+	}
+
+	if initialise && p.cfg.InitialiseMethod != "" {
+		if err := w.callMethod(ctx, p.cfg.InitialiseMethod, p.cfg.InitConfig, p.callID.Add(1)); err != nil {
+			w.kill()
+			w.wait()
+			return nil, &shared.TaskError{
+				Name:    shared.ErrorNameInitialise,
+				Message: fmt.Sprintf("initialise method %q of plugin %s failed: %v", p.cfg.InitialiseMethod, filepath.Base(p.cfg.Path), err),
+			}
+		}
+	}
+	w.log.Debug("worker started")
+	return w, nil
+}
+
+// probe checks a handler before its pool is made: the binary, its
+// checksum, the handshake and the exported methods.
+func (p *Pool) probe(ctx context.Context) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w: handler %q: "+format, append([]any{shared.ErrInvalidArgument, p.cfg.Type}, args...)...)
+	}
+	info, err := os.Stat(p.cfg.Path)
+	switch {
+	case err != nil:
+		return fail("plugin binary: %v", err)
+	case !info.Mode().IsRegular():
+		return fail("plugin %s is not a regular file", p.cfg.Path)
+	case info.Mode().Perm()&0o111 == 0:
+		return fail("plugin %s is not executable (mode %v)", p.cfg.Path, info.Mode().Perm())
+	}
+	if p.cfg.SHA256 != "" {
+		want, err := hex.DecodeString(p.cfg.SHA256)
+		if err != nil || len(want) != sha256.Size {
+			return fail("sha256 %q: want 64 hex digits", p.cfg.SHA256)
+		}
+		got, err := fileSHA256(p.cfg.Path)
+		if err != nil {
+			return fail("plugin %s: %v", p.cfg.Path, err)
+		}
+		if got != strings.ToLower(p.cfg.SHA256) {
+			return fail("plugin %s has sha256 %s, but the handler pins %s", p.cfg.Path, got, p.cfg.SHA256)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	w, err := p.spawn(ctx, 0, false)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer w.close()
+	names, err := w.rpc.Methods(ctx)
+	if err != nil {
+		return fail("plugin %s: list methods: %v", p.cfg.Path, err)
+	}
+	for _, m := range []struct{ role, name string }{
+		{"method", p.cfg.Method},
+		{"initialise method", p.cfg.InitialiseMethod},
+		{"shutdown method", p.cfg.ShutdownMethod},
+	} {
+		if m.name != "" && !slices.Contains(names, m.name) {
+			return fail("plugin %s exports no %s %q (it exports: %s)", p.cfg.Path, m.role, m.name, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// callMethod runs an initialise or shutdown method, bounded by ctx.
+func (w *worker) callMethod(ctx context.Context, method string, payload json.RawMessage, callID uint64) error {
+	call := shared.Call{ID: callID, Method: method, Payload: payload, Task: shared.CallTask{Type: w.pool.cfg.Type}}
+	if d, ok := ctx.Deadline(); ok {
+		call.Timeout = time.Until(d)
+	}
+	out, err := w.rpc.Invoke(ctx, call)
+	if err != nil {
+		if errors.Is(err, shared.ErrWorkerExited) {
+			w.wait()
+			return errors.New(w.describeExit())
+		}
+		return err
+	}
+	if out.Error != nil {
+		return out.Error
+	}
+	return nil
+}
+
+// run executes one call on w. healthy is false when w must not be used
+// again (it crashed or was killed).
+func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(shared.Progress)) (result json.RawMessage, err error, healthy bool) {
+	callID := p.callID.Add(1)
+	w.beginCall(callID, onProgress)
+	call := shared.Call{
+		ID: callID, Method: p.cfg.Method, Payload: req.Payload, Task: req.Task,
+		Timeout: p.cfg.ExecutionTimeout,
+	}
+	// Cancelling ctx asks the method to stop; a method that has not
+	// returned after the grace period loses its worker.
+	stopCancel := context.AfterFunc(ctx, func() {
+		cctx, cancel := context.WithTimeout(w.ctx, time.Second)
+		_, _ = w.rpc.Cancel(cctx, callID)
+		cancel()
+		w.armKill(callID, killCancel, p.cfg.CancelGrace)
+	})
+	if p.cfg.ExecutionTimeout > 0 {
+		w.armKill(callID, killTimeout, p.cfg.ExecutionTimeout+p.cfg.CancelGrace)
+	}
+	start := time.Now()
+	out, err := w.rpc.Invoke(w.ctx, call)
+	elapsed := time.Since(start)
+	stopCancel()
+	reason := w.endCall()
+	w.calls.Add(1)
+	p.count(func(c *counters) { c.calls++ })
+
+	if err != nil {
+		return nil, p.lostWorker(w, reason, err), false
+	}
+	healthy = reason == killNone
+	if out.Error == nil {
+		return out.Result, nil, healthy
+	}
+	te := out.Error
+	switch {
+	case ctx.Err() != nil:
+		te = &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf("method %q cancelled: %s", p.cfg.Method, te.Message)}
+	case p.cfg.ExecutionTimeout > 0 && elapsed >= p.cfg.ExecutionTimeout:
+		p.count(func(c *counters) { c.timeouts++ })
+		te = &shared.TaskError{
+			Name:    shared.ErrorNameExecutionTimeout,
+			Message: fmt.Sprintf("method %q exceeded its execution timeout of %v: %s", p.cfg.Method, p.cfg.ExecutionTimeout, te.Message),
+		}
+	}
+	return nil, te, healthy
+}
+
+// lostWorker names the failure of a call whose worker stopped answering.
+func (p *Pool) lostWorker(w *worker, reason killReason, rpcErr error) error {
+	if reason == killNone {
+		// The process may still be on its way out: give it a moment to
+		// exit by itself so that its exit status tells what happened.
+		select {
+		case <-w.rpc.Done():
+		case <-time.After(2 * time.Second):
+			w.setKillReason(killUnresponsive)
+			reason = killUnresponsive
+		}
+	}
+	w.kill()
+	w.wait()
+	method := p.cfg.Method
+	switch reason {
+	case killTimeout:
+		p.count(func(c *counters) { c.timeouts++ })
+		return &shared.TaskError{Name: shared.ErrorNameExecutionTimeout, Message: fmt.Sprintf(
+			"method %q did not return within its execution timeout of %v (plus %v grace); worker pid %d killed",
+			method, p.cfg.ExecutionTimeout, p.cfg.CancelGrace, w.pid)}
+	case killCancel:
+		p.count(func(c *counters) { c.kills++ })
+		return &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf(
+			"method %q was cancelled and did not return within %v; worker pid %d killed", method, p.cfg.CancelGrace, w.pid)}
+	case killClosed:
+		p.count(func(c *counters) { c.kills++ })
+		return &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf(
+			"method %q was still running when the pool closed; worker pid %d killed", method, w.pid)}
+	case killUnresponsive:
+		p.count(func(c *counters) { c.crashes++ })
+		return &shared.TaskError{Name: shared.ErrorNameWorkerCrashed, Message: fmt.Sprintf(
+			"worker pid %d stopped answering during method %q (%v); killed%s", w.pid, method, rpcErr, w.tail.suffix())}
+	default:
+		p.count(func(c *counters) { c.crashes++ })
+		return &shared.TaskError{Name: shared.ErrorNameWorkerCrashed, Message: fmt.Sprintf(
+			"worker pid %d exited during method %q: %s", w.pid, method, w.describeExit())}
+	}
+}
+
+func (p *Pool) count(f func(*counters)) {
+	p.mu.Lock()
+	f(&p.stats)
+	p.mu.Unlock()
+}
+
+// describeExit says how the process ended and what it last wrote to stderr.
+// Call it after wait.
+func (w *worker) describeExit() string {
+	state := "still running"
+	if ps := w.cmd.ProcessState; ps != nil {
+		state = ps.String()
+	}
+	return state + w.tail.suffix()
+}
+
+func (w *worker) beginCall(id uint64, onProgress func(shared.Progress)) {
+	w.mu.Lock()
+	w.callID = id
+	w.onProgress = onProgress
+	w.mu.Unlock()
+}
+
+// endCall disarms the call's kill timer and returns why the worker was
+// killed, if it was.
+func (w *worker) endCall() killReason {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.callID = 0
+	w.onProgress = nil
+	if w.killTimer != nil {
+		w.killTimer.Stop()
+		w.killTimer = nil
+	}
+	return w.reason
+}
+
+// armKill kills the worker after d unless call id has ended by then. An
+// earlier kill timer is replaced only by a sooner one.
+func (w *worker) armKill(id uint64, reason killReason, d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.callID != id {
+		return
+	}
+	if w.killTimer != nil && reason == killTimeout {
+		return
+	}
+	if w.killTimer != nil {
+		w.killTimer.Stop()
+	}
+	w.killTimer = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		live := w.callID == id
+		if live && w.reason == killNone {
+			w.reason = reason
+		}
+		w.mu.Unlock()
+		if live {
+			w.log.Warn("killing worker", "reason", reason.String(), "after", d)
+			w.kill()
+		}
+	})
+}
+
+func (r killReason) String() string {
+	return [...]string{"none", "execution timeout", "cancel grace expired", "pool closed", "unresponsive"}[r]
+}
+
+func (w *worker) setKillReason(r killReason) {
+	w.mu.Lock()
+	if w.reason == killNone {
+		w.reason = r
+	}
+	w.mu.Unlock()
+}
+
+func (w *worker) progress(ev shared.ProgressEvent) {
+	w.mu.Lock()
+	fn := w.onProgress
+	live := w.callID == ev.CallID
+	w.mu.Unlock()
+	if live && fn != nil {
+		fn(shared.Progress{Percent: ev.Percent, Message: ev.Message})
+	}
+}
+
+// kill ends the process group at once.
+func (w *worker) kill() {
+	w.cancel()
+	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+}
+
+// exited reports whether the process has already exited.
+func (w *worker) exited() bool {
+	select {
+	case <-w.rpc.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// wait returns once the process has exited and go-plugin has let go of it.
+func (w *worker) wait() {
+	<-w.rpc.Done()
+	w.client.Kill()
+}
+
+// close stops the process gracefully (go-plugin asks it to exit, and kills
+// it after two seconds), then makes sure nothing of its group is left.
+func (w *worker) close() {
+	w.client.Kill()
+	w.cancel()
+	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+	w.log.Debug("worker stopped", "calls", w.calls.Load())
+}

@@ -1,0 +1,53 @@
+// Package testplugin builds the first-party plugins that tests run as
+// real subprocesses.
+package testplugin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Build compiles plugins/<name> into dir and returns the binary's path.
+// Call it from TestMain; the go build cache makes repeated builds cheap.
+func Build(dir, name string) (string, error) {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, "github.com/taskhost/taskhost/plugins/"+name)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build plugin %s: %v\n%s", name, err, b)
+	}
+	return out, nil
+}
+
+// Alive reports whether a process with that pid exists and is not a
+// zombie.
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}
+
+// Running returns the pids of live processes running the binary at path.
+func Running(path string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && exe == path && Alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

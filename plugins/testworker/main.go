@@ -1,0 +1,129 @@
+// Command testworker is the plugin the host's tests and benchmarks run: a
+// method for every way a handler can behave or misbehave.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/taskhost/taskhost/sdk"
+)
+
+// Config is the handler config given to initialise and shutdown.
+type Config struct {
+	// Record, if set, is a file to which initialise and shutdown append
+	// "<method> <pid>" lines.
+	Record string `json:"record"`
+	// FailInitialise makes initialise fail.
+	FailInitialise bool `json:"failInitialise"`
+}
+
+type sleepPayload struct {
+	MS int `json:"ms"`
+}
+
+type failPayload struct {
+	Message   string `json:"message"`
+	Permanent bool   `json:"permanent"`
+}
+
+type exitPayload struct {
+	Code int `json:"code"`
+}
+
+type progressPayload struct {
+	Steps   int `json:"steps"`
+	DelayMS int `json:"delayMs"`
+}
+
+type none struct{}
+
+func main() {
+	var counter atomic.Int64
+	// go-plugin forwards os.Stderr over gRPC once serving; the process's
+	// own stderr is where a host looks for why a worker died.
+	rawStderr := os.Stderr
+	sdk.Serve(sdk.Methods{
+		"initialise": sdk.Func(func(ctx context.Context, _ sdk.Task, c Config) (none, error) {
+			if c.FailInitialise {
+				return none{}, errors.New("initialise refused: failInitialise is set")
+			}
+			return none{}, record(c.Record, "initialise")
+		}),
+		"shutdown": sdk.Func(func(ctx context.Context, _ sdk.Task, c Config) (none, error) {
+			return none{}, record(c.Record, "shutdown")
+		}),
+		"echo": sdk.Func(func(_ context.Context, _ sdk.Task, p json.RawMessage) (json.RawMessage, error) {
+			return p, nil
+		}),
+		"sleep": sdk.Func(func(ctx context.Context, _ sdk.Task, p sleepPayload) (sleepPayload, error) {
+			select {
+			case <-time.After(time.Duration(p.MS) * time.Millisecond):
+				return p, nil
+			case <-ctx.Done():
+				return p, ctx.Err()
+			}
+		}),
+		"fail": sdk.Func(func(_ context.Context, _ sdk.Task, p failPayload) (none, error) {
+			err := errors.New(p.Message)
+			if p.Permanent {
+				err = sdk.Permanent(err)
+			}
+			return none{}, err
+		}),
+		"panic": sdk.Func(func(_ context.Context, _ sdk.Task, p failPayload) (none, error) {
+			panic("testworker: " + p.Message)
+		}),
+		"exit": sdk.Func(func(_ context.Context, _ sdk.Task, p exitPayload) (none, error) {
+			fmt.Fprintf(rawStderr, "testworker: exiting with code %d\n", p.Code)
+			os.Exit(p.Code)
+			return none{}, nil
+		}),
+		"hang": sdk.Func(func(context.Context, sdk.Task, none) (none, error) {
+			select {} // ignores its context on purpose
+		}),
+		"pid": sdk.Func(func(ctx context.Context, _ sdk.Task, p sleepPayload) (int, error) {
+			select {
+			case <-time.After(time.Duration(p.MS) * time.Millisecond):
+				return os.Getpid(), nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}),
+		"count": sdk.Func(func(context.Context, sdk.Task, none) (int64, error) {
+			return counter.Add(1), nil
+		}),
+		"progress": sdk.Func(func(ctx context.Context, _ sdk.Task, p progressPayload) (int, error) {
+			steps := max(p.Steps, 1)
+			for i := 0; i <= steps; i++ {
+				sdk.Progress(ctx, float64(i*100/steps), fmt.Sprintf("step %d of %d", i, steps))
+				select {
+				case <-time.After(time.Duration(p.DelayMS) * time.Millisecond):
+				case <-ctx.Done():
+					return i, ctx.Err()
+				}
+			}
+			return steps, nil
+		}),
+		"task": sdk.Func(func(_ context.Context, t sdk.Task, _ none) (sdk.Task, error) {
+			return t, nil
+		}),
+	})
+}
+
+func record(path, what string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s %d\n", what, os.Getpid())
+	return errors.Join(err, f.Close())
+}

@@ -1,0 +1,170 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/shared"
+)
+
+// worker serves Methods as a [shared.Worker].
+type worker struct {
+	methods Methods
+	logger  hclog.Logger
+
+	mu       sync.Mutex
+	running  map[uint64]context.CancelFunc
+	watchers map[chan shared.ProgressEvent]struct{}
+}
+
+// NewWorker returns the [shared.Worker] that [Serve] serves. Tests and
+// custom servers use it; plugins call Serve. A nil logger discards.
+func NewWorker(methods Methods, logger hclog.Logger) shared.Worker {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &worker{
+		methods:  methods,
+		logger:   logger,
+		running:  make(map[uint64]context.CancelFunc),
+		watchers: make(map[chan shared.ProgressEvent]struct{}),
+	}
+}
+
+func (w *worker) Methods(context.Context) ([]string, error) {
+	names := make([]string, 0, len(w.methods))
+	for name := range w.methods {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, error) {
+	m, ok := w.methods[call.Method]
+	if !ok {
+		return shared.Outcome{Error: &shared.TaskError{
+			Name:      shared.ErrorNameMethodNotFound,
+			Message:   fmt.Sprintf("plugin exports no method %q", call.Method),
+			Permanent: true,
+		}}, nil
+	}
+
+	var cancel context.CancelFunc
+	if call.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, call.Timeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	w.mu.Lock()
+	w.running[call.ID] = cancel
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, call.ID)
+		w.mu.Unlock()
+	}()
+
+	logger := w.logger
+	if call.Task.ID != "" {
+		logger = logger.With("task_id", call.Task.ID, "method", call.Method)
+	}
+	ctx = context.WithValue(ctx, callKey{}, &callInfo{id: call.ID, worker: w, logger: logger})
+
+	result, err := w.run(ctx, m, call)
+	if err != nil {
+		return shared.Outcome{Error: toTaskError(err)}, nil
+	}
+	return shared.Outcome{Result: result}, nil
+}
+
+// run calls the method, turning a panic into an error.
+func (w *worker) run(ctx context.Context, m Method, call shared.Call) (result json.RawMessage, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError(call.Method, v)
+		}
+	}()
+	return m.invoke(ctx, call.Method, Task(call.Task), call.Payload)
+}
+
+func (w *worker) Cancel(_ context.Context, callID uint64) (bool, error) {
+	w.mu.Lock()
+	cancel, ok := w.running[callID]
+	w.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return ok, nil
+}
+
+func (w *worker) WatchProgress(ctx context.Context, fn func(shared.ProgressEvent)) error {
+	ch := make(chan shared.ProgressEvent, 64)
+	w.mu.Lock()
+	w.watchers[ch] = struct{}{}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.watchers, ch)
+		w.mu.Unlock()
+	}()
+	// The first event, with call id 0, tells the host the watch is in
+	// place, so no report of its first call can be lost.
+	fn(shared.ProgressEvent{})
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-ch:
+			fn(ev)
+		}
+	}
+}
+
+// publish hands ev to every watcher. A watcher that is behind loses the
+// report rather than slowing the method: only the latest matters.
+func (w *worker) publish(ev shared.ProgressEvent) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.watchers {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+type callKey struct{}
+
+type callInfo struct {
+	id     uint64
+	worker *worker
+	logger hclog.Logger
+}
+
+// Progress reports how far the running method is (percent in 0..100) to
+// the host, which shows it on the task. Outside a method call it does
+// nothing.
+func Progress(ctx context.Context, percent float64, message string) {
+	ci, ok := ctx.Value(callKey{}).(*callInfo)
+	if !ok {
+		return
+	}
+	ci.worker.publish(shared.ProgressEvent{CallID: ci.id, Percent: min(max(percent, 0), 100), Message: message})
+}
+
+// Logger returns a logger for the running method; its lines reach the
+// host's log, tagged with the task. Outside a method call it returns a
+// logger that discards.
+func Logger(ctx context.Context) hclog.Logger {
+	if ci, ok := ctx.Value(callKey{}).(*callInfo); ok {
+		return ci.logger
+	}
+	return hclog.NewNullLogger()
+}

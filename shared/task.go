@@ -1,0 +1,197 @@
+package shared
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Status is where a task is in its life. The five values are twin's
+// TaskStatus.
+type Status string
+
+// The task statuses.
+const (
+	StatusPending    Status = "pending"
+	StatusProcessing Status = "processing"
+	StatusSuccess    Status = "success"
+	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Statuses lists every status, in life-cycle order.
+func Statuses() []Status {
+	return []Status{StatusPending, StatusProcessing, StatusSuccess, StatusFailed, StatusCancelled}
+}
+
+// Valid reports whether s is one of the five statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusPending, StatusProcessing, StatusSuccess, StatusFailed, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether a task in status s will never run again by itself.
+func (s Status) Terminal() bool {
+	return s == StatusSuccess || s == StatusFailed || s == StatusCancelled
+}
+
+// Task is a background task as stored and as shown through the API. Field
+// names follow twin's IBackgroundTask; times are encoded as RFC 3339 with
+// milliseconds in UTC.
+type Task struct {
+	// ID is a UUIDv7 as 32 lower-case hex digits.
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// ThreadID names the node that created the task ("main" by default).
+	ThreadID string `json:"threadId"`
+	Status   Status `json:"status"`
+
+	DateCreated     time.Time  `json:"dateCreated"`
+	DateModified    time.Time  `json:"dateModified"`
+	DateCompleted   *time.Time `json:"dateCompleted,omitempty"`
+	DateCancelled   *time.Time `json:"dateCancelled,omitempty"`
+	DateRetainUntil *time.Time `json:"dateRetainUntil,omitempty"`
+	// DateNextProcess is when a pending task is due.
+	DateNextProcess *time.Time `json:"dateNextProcess,omitempty"`
+
+	// RetainFor is in milliseconds: 0 = remove when terminal, -1 = keep
+	// forever, N = keep until DateModified + N.
+	RetainFor *int64 `json:"retainFor,omitempty"`
+	// RetryInterval is in milliseconds.
+	RetryInterval    *int64 `json:"retryInterval,omitempty"`
+	RetriesRemaining *int   `json:"retriesRemaining,omitempty"`
+
+	Payload    json.RawMessage   `json:"payload,omitempty"`
+	Result     json.RawMessage   `json:"result,omitempty"`
+	Error      *TaskError        `json:"error,omitempty"`
+	ContextIDs map[string]string `json:"contextIds,omitempty"`
+	// Progress is the last progress the running method reported.
+	Progress *Progress `json:"progress,omitempty"`
+}
+
+// Progress is what a running method last reported about itself.
+type Progress struct {
+	Percent float64 `json:"percent"`
+	Message string  `json:"message,omitempty"`
+}
+
+// TimeFormat is how every task time is written: RFC 3339, milliseconds, UTC.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// msTime is a time.Time that encodes as TimeFormat in UTC.
+type msTime time.Time
+
+func (t msTime) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(TimeFormat)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, TimeFormat)
+	return append(b, '"'), nil
+}
+
+func (t *msTime) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("time must be an RFC 3339 string: %w", err)
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*t = msTime(v.UTC())
+	return nil
+}
+
+// taskFields is Task without its methods, so it can be embedded below.
+type taskFields Task
+
+// taskWire is Task with its times as msTime: fields at depth 0 shadow the
+// embedded ones of the same JSON name.
+type taskWire struct {
+	*taskFields
+	DateCreated     msTime  `json:"dateCreated"`
+	DateModified    msTime  `json:"dateModified"`
+	DateCompleted   *msTime `json:"dateCompleted,omitempty"`
+	DateCancelled   *msTime `json:"dateCancelled,omitempty"`
+	DateRetainUntil *msTime `json:"dateRetainUntil,omitempty"`
+	DateNextProcess *msTime `json:"dateNextProcess,omitempty"`
+}
+
+// MarshalJSON writes the task in the contract's shape.
+func (t Task) MarshalJSON() ([]byte, error) {
+	return json.Marshal(taskWire{
+		taskFields:      (*taskFields)(&t),
+		DateCreated:     msTime(t.DateCreated),
+		DateModified:    msTime(t.DateModified),
+		DateCompleted:   (*msTime)(t.DateCompleted),
+		DateCancelled:   (*msTime)(t.DateCancelled),
+		DateRetainUntil: (*msTime)(t.DateRetainUntil),
+		DateNextProcess: (*msTime)(t.DateNextProcess),
+	})
+}
+
+// UnmarshalJSON reads the contract's shape.
+func (t *Task) UnmarshalJSON(b []byte) error {
+	w := taskWire{taskFields: (*taskFields)(t)}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	t.DateCreated = time.Time(w.DateCreated)
+	t.DateModified = time.Time(w.DateModified)
+	t.DateCompleted = (*time.Time)(w.DateCompleted)
+	t.DateCancelled = (*time.Time)(w.DateCancelled)
+	t.DateRetainUntil = (*time.Time)(w.DateRetainUntil)
+	t.DateNextProcess = (*time.Time)(w.DateNextProcess)
+	return nil
+}
+
+// ScheduledTaskTime is one trigger rule of a scheduled task (twin's
+// IScheduledTaskTime). NextTriggerTime is milliseconds since the epoch in
+// JSON. Without intervals the rule fires once.
+type ScheduledTaskTime struct {
+	NextTriggerTime *time.Time `json:"-"`
+	IntervalDays    int        `json:"intervalDays,omitempty"`
+	IntervalHours   int        `json:"intervalHours,omitempty"`
+	IntervalMinutes int        `json:"intervalMinutes,omitempty"`
+}
+
+// Interval is the sum of the rule's intervals; zero means it fires once.
+func (s ScheduledTaskTime) Interval() time.Duration {
+	return time.Duration(s.IntervalDays)*24*time.Hour +
+		time.Duration(s.IntervalHours)*time.Hour +
+		time.Duration(s.IntervalMinutes)*time.Minute
+}
+
+type scheduledTaskTimeFields ScheduledTaskTime
+
+// MarshalJSON writes NextTriggerTime as milliseconds since the epoch.
+func (s ScheduledTaskTime) MarshalJSON() ([]byte, error) {
+	w := struct {
+		NextTriggerTime *int64 `json:"nextTriggerTime,omitempty"`
+		scheduledTaskTimeFields
+	}{scheduledTaskTimeFields: scheduledTaskTimeFields(s)}
+	if s.NextTriggerTime != nil {
+		ms := s.NextTriggerTime.UnixMilli()
+		w.NextTriggerTime = &ms
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads NextTriggerTime as milliseconds since the epoch.
+func (s *ScheduledTaskTime) UnmarshalJSON(b []byte) error {
+	w := struct {
+		NextTriggerTime *int64 `json:"nextTriggerTime"`
+		*scheduledTaskTimeFields
+	}{scheduledTaskTimeFields: (*scheduledTaskTimeFields)(s)}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	s.NextTriggerTime = nil
+	if w.NextTriggerTime != nil {
+		t := time.UnixMilli(*w.NextTriggerTime).UTC()
+		s.NextTriggerTime = &t
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package shared
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Worker is what a plugin process offers the host: the Go face of the
+// gRPC Worker service. The SDK implements it inside the plugin; the host
+// gets it from go-plugin's Dispense.
+type Worker interface {
+	// Methods lists the names the plugin exports.
+	Methods(ctx context.Context) ([]string, error)
+	// Invoke runs one method. A method's own failure is in Outcome.Error;
+	// the error return is for transport failures (ErrWorkerExited when the
+	// process died).
+	Invoke(ctx context.Context, call Call) (Outcome, error)
+	// Cancel cancels the context of the running call with that id and
+	// reports whether such a call was running.
+	Cancel(ctx context.Context, callID uint64) (bool, error)
+	// WatchProgress calls fn for every progress report of every call until
+	// ctx is done or the worker goes away.
+	WatchProgress(ctx context.Context, fn func(ProgressEvent)) error
+}
+
+// Call is one method invocation.
+type Call struct {
+	// ID identifies the call to Cancel and in progress events; the host
+	// keeps it unique per worker.
+	ID      uint64
+	Method  string
+	Payload json.RawMessage
+	Task    CallTask
+	// Timeout is the method's context deadline from the start of the call;
+	// zero means none.
+	Timeout time.Duration
+}
+
+// CallTask is the task metadata a method sees (sdk.Task has the same
+// fields). For initialise and shutdown calls only Type is set.
+type CallTask struct {
+	ID       string
+	Type     string
+	ThreadID string
+	// Attempt counts from 1.
+	Attempt          int
+	RetriesRemaining *int
+	ContextIDs       map[string]string
+}
+
+// Outcome is how a method call ended: a JSON result, or an error.
+type Outcome struct {
+	Result json.RawMessage
+	Error  *TaskError
+}
+
+// ProgressEvent is a progress report from a running call.
+type ProgressEvent struct {
+	CallID  uint64
+	Percent float64
+	Message string
+}
