@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -19,7 +21,7 @@ type worker struct {
 
 	mu       sync.Mutex
 	running  map[uint64]context.CancelFunc
-	watchers map[chan shared.ProgressEvent]struct{}
+	watchers map[chan shared.ProgressEvent]chan struct{} // event channel → closed when the watch ends
 }
 
 // NewWorker returns the [shared.Worker] that [Serve] serves. Tests and
@@ -32,7 +34,7 @@ func NewWorker(methods Methods, logger hclog.Logger) shared.Worker {
 		methods:  methods,
 		logger:   logger,
 		running:  make(map[uint64]context.CancelFunc),
-		watchers: make(map[chan shared.ProgressEvent]struct{}),
+		watchers: make(map[chan shared.ProgressEvent]chan struct{}),
 	}
 }
 
@@ -75,13 +77,15 @@ func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, 
 	if call.Task.ID != "" {
 		logger = logger.With("task_id", call.Task.ID, "method", call.Method)
 	}
-	ctx = context.WithValue(ctx, callKey{}, &callInfo{id: call.ID, worker: w, logger: logger})
+	ci := &callInfo{id: call.ID, worker: w, logger: logger}
+	ctx = context.WithValue(ctx, callKey{}, ci)
 
 	result, err := w.run(ctx, m, call)
+	out := shared.Outcome{Result: result, ProgressEvents: ci.sent.Load()}
 	if err != nil {
-		return shared.Outcome{Error: toTaskError(err)}, nil
+		out.Result, out.Error = nil, toTaskError(err)
 	}
-	return shared.Outcome{Result: result}, nil
+	return out, nil
 }
 
 // run calls the method, turning a panic into an error.
@@ -106,13 +110,15 @@ func (w *worker) Cancel(_ context.Context, callID uint64) (bool, error) {
 
 func (w *worker) WatchProgress(ctx context.Context, fn func(shared.ProgressEvent)) error {
 	ch := make(chan shared.ProgressEvent, 64)
+	done := make(chan struct{})
 	w.mu.Lock()
-	w.watchers[ch] = struct{}{}
+	w.watchers[ch] = done
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		delete(w.watchers, ch)
 		w.mu.Unlock()
+		close(done)
 	}()
 	// The first event, with call id 0, tells the host the watch is in
 	// place, so no report of its first call can be lost.
@@ -127,17 +133,23 @@ func (w *worker) WatchProgress(ctx context.Context, fn func(shared.ProgressEvent
 	}
 }
 
-// publish hands ev to every watcher. A watcher that is behind loses the
-// report rather than slowing the method: only the latest matters.
-func (w *worker) publish(ev shared.ProgressEvent) {
+// publish hands ev to every watcher and reports whether any took it. A
+// method that reports faster than the host reads waits for it.
+func (w *worker) publish(ctx context.Context, ev shared.ProgressEvent) bool {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	for ch := range w.watchers {
+	watchers := make(map[chan shared.ProgressEvent]chan struct{}, len(w.watchers))
+	maps.Copy(watchers, w.watchers)
+	w.mu.Unlock()
+	sent := false
+	for ch, done := range watchers {
 		select {
 		case ch <- ev:
-		default:
+			sent = true
+		case <-done:
+		case <-ctx.Done():
 		}
 	}
+	return sent
 }
 
 type callKey struct{}
@@ -146,6 +158,7 @@ type callInfo struct {
 	id     uint64
 	worker *worker
 	logger hclog.Logger
+	sent   atomic.Uint64 // progress events handed to a watcher
 }
 
 // Progress reports how far the running method is (percent in 0..100) to
@@ -156,7 +169,9 @@ func Progress(ctx context.Context, percent float64, message string) {
 	if !ok {
 		return
 	}
-	ci.worker.publish(shared.ProgressEvent{CallID: ci.id, Percent: min(max(percent, 0), 100), Message: message})
+	if ci.worker.publish(ctx, shared.ProgressEvent{CallID: ci.id, Percent: min(max(percent, 0), 100), Message: message}) {
+		ci.sent.Add(1)
+	}
 }
 
 // Logger returns a logger for the running method; its lines reach the

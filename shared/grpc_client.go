@@ -99,10 +99,12 @@ func callToProto(call Call) *proto.InvokeRequest {
 }
 
 func outcomeFromProto(resp *proto.InvokeResponse) Outcome {
+	out := Outcome{Result: resp.GetResult(), ProgressEvents: resp.GetProgressEvents()}
 	if e := resp.GetError(); e != nil {
-		return Outcome{Error: &TaskError{Name: e.GetName(), Message: e.GetMessage(), Permanent: e.GetPermanent()}}
+		out.Result = nil
+		out.Error = &TaskError{Name: e.GetName(), Message: e.GetMessage(), Permanent: e.GetPermanent()}
 	}
-	return Outcome{Result: resp.GetResult()}
+	return out
 }
 
 // Done is closed once the plugin process has exited.

@@ -75,10 +75,10 @@ func callFromProto(req *proto.InvokeRequest) Call {
 }
 
 func outcomeToProto(out Outcome) *proto.InvokeResponse {
+	resp := &proto.InvokeResponse{Result: out.Result, ProgressEvents: out.ProgressEvents}
 	if out.Error != nil {
-		return &proto.InvokeResponse{Error: &proto.Error{
-			Name: out.Error.Name, Message: out.Error.Message, Permanent: out.Error.Permanent,
-		}}
+		resp.Result = nil
+		resp.Error = &proto.Error{Name: out.Error.Name, Message: out.Error.Message, Permanent: out.Error.Permanent}
 	}
-	return &proto.InvokeResponse{Result: out.Result}
+	return resp
 }

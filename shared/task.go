@@ -181,6 +181,7 @@ func (s ScheduledTaskTime) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads NextTriggerTime as milliseconds since the epoch.
 func (s *ScheduledTaskTime) UnmarshalJSON(b []byte) error {
+	*s = ScheduledTaskTime{}
 	w := struct {
 		NextTriggerTime *int64 `json:"nextTriggerTime"`
 		*scheduledTaskTimeFields

@@ -53,6 +53,9 @@ type CallTask struct {
 type Outcome struct {
 	Result json.RawMessage
 	Error  *TaskError
+	// ProgressEvents is how many progress events the call sent; see
+	// [ProgressRouter.End].
+	ProgressEvents uint64
 }
 
 // ProgressEvent is a progress report from a running call.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,52 +20,35 @@ import (
 // Plugin is a set of methods served over a real in-process gRPC
 // connection.
 type Plugin struct {
-	worker shared.Worker
-	nextID atomic.Uint64
-
-	mu       sync.Mutex
-	progress map[uint64]func(shared.Progress)
+	worker   shared.Worker
+	progress *shared.ProgressRouter
+	nextID   atomic.Uint64
 }
 
 // Start serves methods and returns the connected plugin; everything is
 // torn down when the test ends.
 func Start(t testing.TB, methods sdk.Methods) *Plugin {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
 		shared.PluginName: &shared.WorkerPlugin{Impl: sdk.NewWorker(methods, nil)},
 	})
 	raw, err := client.Dispense(shared.PluginName)
 	if err != nil {
 		t.Fatalf("sdktest: dispense: %v", err)
 	}
-	p := &Plugin{worker: raw.(shared.Worker), progress: make(map[uint64]func(shared.Progress))}
+	p := &Plugin{worker: raw.(shared.Worker), progress: shared.NewProgressRouter()}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		first := true
-		_ = p.worker.WatchProgress(ctx, func(ev shared.ProgressEvent) {
-			if first {
-				first = false
-				close(ready)
-				return
-			}
-			p.mu.Lock()
-			fn := p.progress[ev.CallID]
-			p.mu.Unlock()
-			if fn != nil {
-				fn(shared.Progress{Percent: ev.Percent, Message: ev.Message})
-			}
-		})
+		_ = p.progress.Watch(ctx, p.worker)
 	}()
-	<-ready
+	<-p.progress.Ready()
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		_ = client.Close()
-		server.Stop()
+		_ = client.Close() // also stops the server
 	})
 	return p
 }
@@ -89,21 +71,13 @@ func (p *Plugin) Call(ctx context.Context, method string, task sdk.Task, payload
 		raw = b
 	}
 	id := p.nextID.Add(1)
-	if onProgress != nil {
-		p.mu.Lock()
-		p.progress[id] = onProgress
-		p.mu.Unlock()
-		defer func() {
-			p.mu.Lock()
-			delete(p.progress, id)
-			p.mu.Unlock()
-		}()
-	}
+	p.progress.Begin(id, onProgress)
 	call := shared.Call{ID: id, Method: method, Payload: raw, Task: shared.CallTask(task)}
 	if d, ok := ctx.Deadline(); ok {
 		call.Timeout = max(time.Until(d), time.Millisecond)
 	}
 	out, err := p.worker.Invoke(ctx, call)
+	p.progress.End(ctx, id, out.ProgressEvents)
 	if err != nil {
 		return nil, err
 	}

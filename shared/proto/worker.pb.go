@@ -276,10 +276,14 @@ func (x *InvokeRequest) GetTimeoutMs() int64 {
 type InvokeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// JSON result, set when error is absent.
-	Result        []byte `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	Error         *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Result []byte `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Error  *Error `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// How many progress events of this call the plugin handed to the
+	// WatchProgress stream before returning, so that the host can wait for
+	// the last of them.
+	ProgressEvents uint64 `protobuf:"varint,3,opt,name=progress_events,json=progressEvents,proto3" json:"progress_events,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *InvokeResponse) Reset() {
@@ -324,6 +328,13 @@ func (x *InvokeResponse) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *InvokeResponse) GetProgressEvents() uint64 {
+	if x != nil {
+		return x.ProgressEvents
+	}
+	return 0
 }
 
 // Error is a method's failure. The call itself succeeded.
@@ -599,10 +610,11 @@ const file_worker_proto_rawDesc = "" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x120\n" +
 	"\x04task\x18\x04 \x01(\v2\x1c.taskhost.worker.v1.TaskInfoR\x04task\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\"Y\n" +
+	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\"\x82\x01\n" +
 	"\x0eInvokeResponse\x12\x16\n" +
 	"\x06result\x18\x01 \x01(\fR\x06result\x12/\n" +
-	"\x05error\x18\x02 \x01(\v2\x19.taskhost.worker.v1.ErrorR\x05error\"S\n" +
+	"\x05error\x18\x02 \x01(\v2\x19.taskhost.worker.v1.ErrorR\x05error\x12'\n" +
+	"\x0fprogress_events\x18\x03 \x01(\x04R\x0eprogressEvents\"S\n" +
 	"\x05Error\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1c\n" +

@@ -524,14 +524,9 @@ func TestProgressReachesCaller(t *testing.T) {
 		mu.Unlock()
 	})
 	require.NoError(t, err)
-	// Reports may arrive just after the result; wait for the last one.
-	eventually(t, "final progress", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) > 0 && got[len(got)-1].Percent == 100
-	})
 	mu.Lock()
 	defer mu.Unlock()
+	require.Len(t, got, 5, "every report arrives before the call returns")
 	require.Equal(t, shared.Progress{Percent: 100, Message: "step 4 of 4"}, got[len(got)-1])
 	require.Equal(t, shared.Progress{Percent: 0, Message: "step 0 of 4"}, got[0])
 }

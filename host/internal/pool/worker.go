@@ -48,19 +48,19 @@ type worker struct {
 	log    hclog.Logger
 	// ctx lives as long as the process; cancelling it ends the progress
 	// watch and any RPC in flight.
-	ctx    context.Context
-	cancel context.CancelFunc
-	calls  atomic.Uint64
+	ctx      context.Context
+	cancel   context.CancelFunc
+	progress *shared.ProgressRouter
+	calls    atomic.Uint64
 
 	// Guarded by the pool's lock.
 	idleGen   uint64
 	idleSince time.Time
 
-	mu         sync.Mutex
-	callID     uint64 // the running call, 0 when none
-	onProgress func(shared.Progress)
-	killTimer  *time.Timer
-	reason     killReason
+	mu        sync.Mutex
+	callID    uint64 // the running call, 0 when none
+	killTimer *time.Timer
+	reason    killReason
 }
 
 // spawn starts a plugin process, completes the handshake and, when
@@ -107,30 +107,18 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	}
 	w := &worker{
 		id: id, pid: cmd.Process.Pid, pool: p, client: client, cmd: cmd, tail: tail,
-		rpc: raw.(*shared.GRPCClient),
-		log: p.log.With("worker", id, "pid", cmd.Process.Pid),
+		rpc:      raw.(*shared.GRPCClient),
+		log:      p.log.With("worker", id, "pid", cmd.Process.Pid),
+		progress: shared.NewProgressRouter(),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
-
-	ready := make(chan struct{})
 	go func() {
-		first := true
-		err := w.rpc.WatchProgress(w.ctx, func(ev shared.ProgressEvent) {
-			if ev.CallID == 0 {
-				if first {
-					first = false
-					close(ready)
-				}
-				return
-			}
-			w.progress(ev)
-		})
-		if err != nil && w.ctx.Err() == nil {
+		if err := w.progress.Watch(w.ctx, w.rpc); err != nil && w.ctx.Err() == nil {
 			w.log.Debug("progress watch ended", "error", err)
 		}
 	}()
 	select {
-	case <-ready:
+	case <-w.progress.Ready():
 	case <-w.rpc.Done():
 		w.kill()
 		w.wait()
@@ -243,7 +231,8 @@ func (w *worker) callMethod(ctx context.Context, method string, payload json.Raw
 // again (it crashed or was killed).
 func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(shared.Progress)) (result json.RawMessage, err error, healthy bool) {
 	callID := p.callID.Add(1)
-	w.beginCall(callID, onProgress)
+	w.beginCall(callID)
+	w.progress.Begin(callID, onProgress)
 	call := shared.Call{
 		ID: callID, Method: p.cfg.Method, Payload: req.Payload, Task: req.Task,
 		Timeout: p.cfg.ExecutionTimeout,
@@ -264,6 +253,15 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	elapsed := time.Since(start)
 	stopCancel()
 	reason := w.endCall()
+	// Reports sent before the method returned are delivered before the
+	// call is over; the bound only matters if the watch broke.
+	if out.ProgressEvents > 0 {
+		pctx, cancel := context.WithTimeout(w.ctx, time.Second)
+		w.progress.End(pctx, callID, out.ProgressEvents)
+		cancel()
+	} else {
+		w.progress.End(w.ctx, callID, 0)
+	}
 	w.calls.Add(1)
 	p.count(func(c *counters) { c.calls++ })
 
@@ -344,10 +342,9 @@ func (w *worker) describeExit() string {
 	return state + w.tail.suffix()
 }
 
-func (w *worker) beginCall(id uint64, onProgress func(shared.Progress)) {
+func (w *worker) beginCall(id uint64) {
 	w.mu.Lock()
 	w.callID = id
-	w.onProgress = onProgress
 	w.mu.Unlock()
 }
 
@@ -357,7 +354,6 @@ func (w *worker) endCall() killReason {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.callID = 0
-	w.onProgress = nil
 	if w.killTimer != nil {
 		w.killTimer.Stop()
 		w.killTimer = nil
@@ -403,16 +399,6 @@ func (w *worker) setKillReason(r killReason) {
 		w.reason = r
 	}
 	w.mu.Unlock()
-}
-
-func (w *worker) progress(ev shared.ProgressEvent) {
-	w.mu.Lock()
-	fn := w.onProgress
-	live := w.callID == ev.CallID
-	w.mu.Unlock()
-	if live && fn != nil {
-		fn(shared.Progress{Percent: ev.Percent, Message: ev.Message})
-	}
 }
 
 // kill ends the process group at once.
