@@ -19,8 +19,12 @@ type worker struct {
 	methods Methods
 	logger  hclog.Logger
 
-	mu       sync.Mutex
-	running  map[uint64]context.CancelFunc
+	mu      sync.Mutex
+	running map[uint64]context.CancelFunc
+	// Call ids only grow. A Cancel can overtake its Invoke: a cancel for
+	// an id above every id seen so far is kept until that call starts.
+	maxID    uint64
+	early    map[uint64]struct{}
 	watchers map[chan shared.ProgressEvent]chan struct{} // event channel → closed when the watch ends
 }
 
@@ -34,6 +38,7 @@ func NewWorker(methods Methods, logger hclog.Logger) shared.Worker {
 		methods:  methods,
 		logger:   logger,
 		running:  make(map[uint64]context.CancelFunc),
+		early:    make(map[uint64]struct{}),
 		watchers: make(map[chan shared.ProgressEvent]chan struct{}),
 	}
 }
@@ -66,6 +71,11 @@ func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, 
 	defer cancel()
 	w.mu.Lock()
 	w.running[call.ID] = cancel
+	w.maxID = max(w.maxID, call.ID)
+	if _, ok := w.early[call.ID]; ok {
+		delete(w.early, call.ID)
+		cancel()
+	}
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
@@ -101,8 +111,12 @@ func (w *worker) run(ctx context.Context, m Method, call shared.Call) (result js
 func (w *worker) Cancel(_ context.Context, callID uint64) (bool, error) {
 	w.mu.Lock()
 	cancel, ok := w.running[callID]
+	if !ok && callID > w.maxID {
+		w.early[callID] = struct{}{} // its Invoke has not arrived yet
+		ok = true
+	}
 	w.mu.Unlock()
-	if ok {
+	if cancel != nil {
 		cancel()
 	}
 	return ok, nil

@@ -18,6 +18,8 @@ var (
 	ErrWorkerExited = errors.New("worker exited")
 	// ErrClosed: the component has been closed or stopped.
 	ErrClosed = errors.New("closed")
+	// ErrPayloadTooLarge: a payload exceeds the configured limit.
+	ErrPayloadTooLarge = errors.New("payload too large")
 )
 
 // Names of the errors the host itself gives a task. A plugin's own errors

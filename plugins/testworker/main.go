@@ -110,6 +110,19 @@ func main() {
 			}
 			return steps, nil
 		}),
+		"slowfirst": sdk.Func(func(ctx context.Context, t sdk.Task, p sleepPayload) (int, error) {
+			// Slow on the first attempt only: lets a test kill the host
+			// mid-task and see the rerun finish.
+			if t.Attempt > 1 {
+				return t.Attempt, nil
+			}
+			select {
+			case <-time.After(time.Duration(p.MS) * time.Millisecond):
+				return t.Attempt, nil
+			case <-ctx.Done():
+				return t.Attempt, ctx.Err()
+			}
+		}),
 		"task": sdk.Func(func(_ context.Context, t sdk.Task, _ none) (sdk.Task, error) {
 			return t, nil
 		}),

@@ -196,9 +196,11 @@ func (x *TaskInfo) GetContextIds() map[string]string {
 }
 
 type InvokeRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	CallId uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	Method string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Call ids grow with every call on a worker, so that a Cancel that
+	// overtakes its Invoke can still be matched.
+	CallId uint64 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
 	// JSON; empty means null.
 	Payload []byte    `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	Task    *TaskInfo `protobuf:"bytes,4,opt,name=task,proto3" json:"task,omitempty"`

@@ -30,6 +30,8 @@ type Config struct {
 	Type string
 	// Path is the plugin binary. It must exist and be executable.
 	Path string
+	// Dir is the workers' working directory; empty means the host's.
+	Dir string
 	// Method is the method every call runs; it must be exported.
 	Method string
 	// InitialiseMethod, if set, runs once on each new worker before its
@@ -173,6 +175,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	return c, nil
 }
+
+// Max is the most workers the pool runs at once.
+func (p *Pool) Max() int { return p.max }
 
 // Call runs the pool's method with req on a worker and returns its JSON
 // result. onProgress, if not nil, receives the method's progress reports.

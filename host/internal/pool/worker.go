@@ -67,6 +67,7 @@ type worker struct {
 // initialise is set, runs the handler's initialise method on it.
 func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, error) {
 	cmd := exec.Command(p.cfg.Path)
+	cmd.Dir = p.cfg.Dir
 	// Own process group, so that stopping a worker stops whatever it
 	// started; and SIGKILL when the host dies, so no worker outlives it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -1,0 +1,34 @@
+// Package api is the task host's HTTP/JSON API: [Server] serves an [Engine]
+// (a *host.Host) over HTTP, and [Client] is its Go client, which the
+// taskhost CLI uses.
+//
+// # Routes
+//
+//	POST   /v1/tasks              {"type","payload","retryCount","retryInterval","retainFor","contextIds"} → 201 {"id"}
+//	POST   /v1/tasks/batch        {"tasks":[{...}]} → 201 {"ids":[...]}, all or none
+//	GET    /v1/tasks/{id}         → 200 task
+//	GET    /v1/tasks?type=&status=&sortBy=&order=&cursor=&limit= → 200 {"entities":[...],"cursor"}
+//	POST   /v1/tasks/{id}/retry   → 204
+//	POST   /v1/tasks/{id}/cancel  → 204
+//	DELETE /v1/tasks/{id}         → 204
+//	GET    /v1/tasks/{id}/events  → Server-Sent Events, one "data: <task>" per change
+//	GET    /v1/handlers           → 200 {"handlers":[...]}
+//	GET    /v1/schedules          → 200 {"tasks":{"<id>":[...]}}
+//	GET    /healthz               → 200 {"status":"ok"}
+//
+// retryInterval and retainFor are milliseconds. retainFor -1 keeps a
+// finished task forever, 0 (or absent) removes it as soon as it is
+// terminal; retryInterval 0 (or absent) means the host's default.
+//
+// # Errors
+//
+// Every error is {"error":{"name","message"}} with the status its shared
+// sentinel maps to: InvalidArgument 400, NotFound 404, MethodNotAllowed
+// 405, InvalidState 409, PayloadTooLarge 413, Unavailable 503, Internal
+// 500. A client's mistake never gets a 500. On the client side [Error]
+// keeps the name and message and wraps the same sentinel, so errors.Is
+// works across the wire.
+//
+// The package knows the engine only through [Engine]; it knows nothing
+// about stores, plugins or processes.
+package api

@@ -1,0 +1,448 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// Engine is what the server needs of the task engine.
+type Engine interface {
+	Create(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, error)
+	CreateMany(ctx context.Context, tasks []host.NewTask) ([]string, error)
+	Get(ctx context.Context, id string) (shared.Task, error)
+	Retry(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string) error
+	Cancel(ctx context.Context, id string) error
+	Query(ctx context.Context, q host.Query) (host.Page, error)
+	Handlers() []host.HandlerInfo
+	Watch(ctx context.Context, id string) (<-chan shared.Task, error)
+}
+
+var _ Engine = (*host.Host)(nil)
+
+// ScheduleSource lists the scheduled tasks for GET /v1/schedules: the
+// trigger rules of each, by task id.
+type ScheduleSource interface {
+	Schedules(ctx context.Context) (map[string][]shared.ScheduledTaskTime, error)
+}
+
+// Defaults of [ServerOptions].
+const (
+	DefaultKeepAlive = 15 * time.Second
+	// bodyOverhead is what a request body may hold besides the payload.
+	bodyOverhead = 64 << 10
+)
+
+// ServerOptions configure a [Server]. Zero values take the defaults.
+type ServerOptions struct {
+	// MaxPayloadSize bounds a task's payload in bytes (413 beyond it); a
+	// request body, a batch's included, may be 64 KiB larger. 0 means
+	// host.DefaultMaxPayloadSize (1 MiB).
+	MaxPayloadSize int
+	// Schedules answers GET /v1/schedules; nil answers {"tasks":{}}.
+	Schedules ScheduleSource
+	// KeepAlive is how often an idle event stream gets a comment line, so
+	// proxies keep it open; 0 means DefaultKeepAlive.
+	KeepAlive time.Duration
+	// Logger receives errors the client is not to blame for; nil discards.
+	Logger hclog.Logger
+}
+
+// Server serves an [Engine] over HTTP. Use [Server.Handler] with an
+// http.Server, and call [Server.Close] when that shuts down (e.g. through
+// http.Server.RegisterOnShutdown) so open event streams end.
+type Server struct {
+	engine    Engine
+	opts      ServerOptions
+	bodyLimit int64
+	log       hclog.Logger
+	mux       *http.ServeMux
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// NewServer returns a server of engine.
+func NewServer(engine Engine, opts ServerOptions) *Server {
+	if opts.MaxPayloadSize <= 0 {
+		opts.MaxPayloadSize = host.DefaultMaxPayloadSize
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	s := &Server{
+		engine:    engine,
+		opts:      opts,
+		bodyLimit: int64(opts.MaxPayloadSize) + bodyOverhead,
+		log:       opts.Logger,
+		mux:       http.NewServeMux(),
+		done:      make(chan struct{}),
+	}
+	s.handle("POST /v1/tasks", s.create)
+	s.handle("POST /v1/tasks/batch", s.createMany)
+	s.handle("GET /v1/tasks", s.list)
+	s.handle("GET /v1/tasks/{id}", s.get)
+	s.handle("DELETE /v1/tasks/{id}", s.remove)
+	s.handle("POST /v1/tasks/{id}/retry", s.retry)
+	s.handle("POST /v1/tasks/{id}/cancel", s.cancel)
+	s.handle("GET /v1/tasks/{id}/events", s.events)
+	s.handle("GET /v1/handlers", s.handlers)
+	s.handle("GET /v1/schedules", s.schedules)
+	s.handle("GET /healthz", s.health)
+	return s
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Close ends the open event streams; later ones end at once.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.done) }) }
+
+func (s *Server) handle(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.writeError(w, r, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers a request no pattern matches: 405 when the path exists
+// for other methods, 404 otherwise, both in JSON. The mux knows which, so
+// let it answer into a recorder and translate.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		s.writeError(w, r, &Error{
+			Status:  http.StatusMethodNotAllowed,
+			Name:    ErrorNameMethodNotAllowed,
+			Message: fmt.Sprintf("method %s is not allowed on %s: want %s", r.Method, r.URL.Path, allow),
+		})
+		return
+	}
+	s.writeError(w, r, &Error{
+		Status:  http.StatusNotFound,
+		Name:    ErrorNameNotFound,
+		Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path),
+	})
+}
+
+// statusRecorder keeps the status and headers of a response, not its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := errorOf(err)
+	if e.Status >= http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "error", err)
+	} else {
+		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "error", err)
+	}
+	s.writeJSON(w, e.Status, ErrorResponse{Error: e})
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode response", "error", err)
+		status = http.StatusInternalServerError
+		data, _ = json.Marshal(ErrorResponse{Error: &Error{Name: ErrorNameInternal, Message: "encode response: " + err.Error()}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(data, '\n'))
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
+	data, err := readBody(w, r, s.bodyLimit)
+	if err != nil {
+		return err
+	}
+	var req TaskRequest
+	if err := decodeStrict(data, &req, ""); err != nil {
+		return err
+	}
+	t, err := req.newTask(s.opts.MaxPayloadSize, "")
+	if err != nil {
+		return err
+	}
+	id, err := s.engine.Create(r.Context(), t.Type, t.Payload, t.Options)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/tasks/"+url.PathEscape(id))
+	s.writeJSON(w, http.StatusCreated, CreateResponse{ID: id})
+	return nil
+}
+
+func (s *Server) createMany(w http.ResponseWriter, r *http.Request) error {
+	data, err := readBody(w, r, s.bodyLimit)
+	if err != nil {
+		return err
+	}
+	// Elements are decoded one by one so that errors can name their index.
+	var req struct {
+		Tasks *[]json.RawMessage `json:"tasks"`
+	}
+	if err := decodeStrict(data, &req, ""); err != nil {
+		return err
+	}
+	if req.Tasks == nil {
+		return fmt.Errorf("%w: field tasks is required: want an array of tasks", shared.ErrInvalidArgument)
+	}
+	tasks := make([]host.NewTask, len(*req.Tasks))
+	for i, raw := range *req.Tasks {
+		path := fmt.Sprintf("tasks[%d].", i)
+		var tr TaskRequest
+		if err := decodeStrict(raw, &tr, path); err != nil {
+			return err
+		}
+		if tasks[i], err = tr.newTask(s.opts.MaxPayloadSize, path); err != nil {
+			return err
+		}
+	}
+	ids := []string{}
+	if len(tasks) > 0 {
+		if ids, err = s.engine.CreateMany(r.Context(), tasks); err != nil {
+			return err
+		}
+	}
+	s.writeJSON(w, http.StatusCreated, BatchResponse{IDs: ids})
+	return nil
+}
+
+func (s *Server) get(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.engine.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	page, err := s.engine.Query(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	resp := ListResponse{Entities: page.Tasks, Cursor: page.Cursor}
+	if resp.Entities == nil {
+		resp.Entities = []shared.Task{}
+	}
+	s.writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, s.engine.Remove(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) retry(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, s.engine.Retry(r.Context(), r.PathValue("id")))
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
+	return noContent(w, s.engine.Cancel(r.Context(), r.PathValue("id")))
+}
+
+func noContent(w http.ResponseWriter, err error) error {
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return err
+}
+
+func (s *Server) handlers(w http.ResponseWriter, r *http.Request) error {
+	resp := HandlersResponse{Handlers: s.engine.Handlers()}
+	if resp.Handlers == nil {
+		resp.Handlers = []host.HandlerInfo{}
+	}
+	s.writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) schedules(w http.ResponseWriter, r *http.Request) error {
+	var resp SchedulesResponse
+	if s.opts.Schedules != nil {
+		var err error
+		if resp.Tasks, err = s.opts.Schedules.Schedules(r.Context()); err != nil {
+			return err
+		}
+	}
+	if resp.Tasks == nil {
+		resp.Tasks = map[string][]shared.ScheduledTaskTime{}
+	}
+	s.writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	s.writeJSON(w, http.StatusOK, HealthResponse{Status: "ok"})
+	return nil
+}
+
+// events streams the task's states as Server-Sent Events, one
+// "data: <task JSON>" event each, until the engine closes the channel,
+// the client goes away or the server closes.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	ch, err := s.engine.Watch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	// A server-wide write timeout must not cut a long stream.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		s.log.Debug("event stream", "path", r.URL.Path, "error", err)
+		return nil
+	}
+	keepAlive := time.NewTicker(s.opts.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		var frame []byte
+		select {
+		case t, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			data, err := json.Marshal(t)
+			if err != nil {
+				// Headers are out; all that is left is to end the stream.
+				s.log.Error("encode task event", "path", r.URL.Path, "error", err)
+				return nil
+			}
+			frame = fmt.Appendf(nil, "data: %s\n\n", data)
+		case <-keepAlive.C:
+			frame = []byte(": keep-alive\n\n")
+		case <-r.Context().Done():
+			return nil
+		case <-s.done:
+			return nil
+		}
+		if _, err := w.Write(frame); err != nil {
+			return nil
+		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+	}
+}
+
+// queryParams are the parameters GET /v1/tasks takes.
+func queryParams() []string {
+	return []string{"type", "status", "sortBy", "order", "cursor", "limit"}
+}
+
+// parseQuery reads GET /v1/tasks' query string, refusing unknown or
+// repeated parameters and values outside their sets.
+func parseQuery(raw string) (host.Query, error) {
+	var q host.Query
+	invalid := func(format string, args ...any) (host.Query, error) {
+		return host.Query{}, fmt.Errorf("%w: "+format, append([]any{shared.ErrInvalidArgument}, args...)...)
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return invalid("malformed query string: %v", err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		if !slices.Contains(queryParams(), k) {
+			return invalid("unknown query parameter %q: want one of %s", k, strings.Join(queryParams(), ", "))
+		}
+		if n := len(vals[k]); n > 1 {
+			return invalid("query parameter %s is given %d times: want it at most once", k, n)
+		}
+	}
+	q.Type = vals.Get("type")
+	q.Cursor = vals.Get("cursor")
+	if v := vals.Get("status"); v != "" {
+		q.Status = shared.Status(v)
+		if !q.Status.Valid() {
+			return invalid("status %q: want one of %s", v, joinStrings(shared.Statuses()))
+		}
+	}
+	if v := vals.Get("sortBy"); v != "" {
+		q.SortBy = store.SortField(v)
+		if !q.SortBy.Valid() {
+			return invalid("sortBy %q: want one of %s", v, joinStrings(SortFields()))
+		}
+	}
+	switch v := vals.Get("order"); v {
+	case "", "asc":
+	case "desc":
+		q.Desc = true
+	default:
+		return invalid("order %q: want asc or desc", v)
+	}
+	if v := vals.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return invalid("limit %q: want an integer from 1 to %d (default %d)", v, store.MaxLimit, store.DefaultLimit)
+		}
+		q.Limit = n
+	}
+	return q, nil
+}
+
+// SortFields lists the values of GET /v1/tasks' sortBy parameter.
+func SortFields() []store.SortField {
+	return []store.SortField{store.SortDateCreated, store.SortDateModified, store.SortDateCompleted, store.SortStatus}
+}
+
+func joinStrings[S ~string](vs []S) string {
+	ss := make([]string, len(vs))
+	for i, v := range vs {
+		ss[i] = string(v)
+	}
+	return strings.Join(ss, ", ")
+}

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/taskhost/taskhost/host"
+)
+
+// Defaults of the daemon's configuration that the host does not already
+// define.
+const (
+	DefaultListen  = "127.0.0.1:7474"
+	DefaultDataDir = "data"
+)
+
+// Config is the daemon's configuration: defaults, then the config file,
+// then flags. Paths are absolute once loaded.
+type Config struct {
+	// File is the config file read, "" when there was none.
+	File string
+	// DataDir holds the task store. Default ./data.
+	DataDir string
+	// Listen is the API's host:port. Default 127.0.0.1:7474.
+	Listen string
+	// MaxSystemWorkerCount caps worker processes across all handlers.
+	// Default: the number of CPUs.
+	MaxSystemWorkerCount int
+	// RetryInterval applies to tasks created without one. Default 5s.
+	RetryInterval time.Duration
+	// CleanupInterval is how often expired retained tasks are swept.
+	// Default 2m, at least 1s.
+	CleanupInterval time.Duration
+	// Handlers in file order.
+	Handlers []HandlerConfig
+}
+
+// HandlerConfig is one handler block. Its workers run in the config
+// file's directory (Options.WorkDir).
+type HandlerConfig struct {
+	Type string
+	// Plugin is the plugin binary's absolute path.
+	Plugin  string
+	Method  string
+	Options host.HandlerOptions
+	// DefRange is where the block is, for messages about it.
+	DefRange hcl.Range
+}
+
+// DefaultConfig is the configuration without file or flags.
+func DefaultConfig() *Config {
+	return &Config{
+		DataDir:              DefaultDataDir,
+		Listen:               DefaultListen,
+		MaxSystemWorkerCount: runtime.NumCPU(),
+		RetryInterval:        host.DefaultRetryInterval,
+		CleanupInterval:      host.DefaultCleanupInterval,
+	}
+}
+
+// ConfigError is what is wrong with a config file: one problem a line,
+// each with file:line,column.
+type ConfigError struct {
+	Diagnostics hcl.Diagnostics
+}
+
+func (e *ConfigError) Error() string {
+	var lines []string
+	for _, d := range e.Diagnostics {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := ""
+		if d.Subject != nil {
+			where = fmt.Sprintf("%s:%d,%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		line := where + d.Summary
+		if d.Detail != "" {
+			line += ": " + strings.Join(strings.Fields(d.Detail), " ")
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fileConfig is the config file's schema. Attributes are pointers so that
+// absent ones keep their defaults; the *Range fields locate values for
+// messages about their meaning.
+//
+// To add a block kind (config-declared schedules, say), add a field
+// tagged `hcl:"schedule,block"` here and convert it in toConfig.
+type fileConfig struct {
+	DataDir                   *string       `hcl:"data_dir,optional"`
+	DataDirRange              hcl.Range     `hcl:"data_dir,attr_value_range"`
+	Listen                    *string       `hcl:"listen,optional"`
+	ListenRange               hcl.Range     `hcl:"listen,attr_value_range"`
+	MaxSystemWorkerCount      *int          `hcl:"max_system_worker_count,optional"`
+	MaxSystemWorkerCountRange hcl.Range     `hcl:"max_system_worker_count,attr_value_range"`
+	RetryInterval             *string       `hcl:"retry_interval,optional"`
+	RetryIntervalRange        hcl.Range     `hcl:"retry_interval,attr_value_range"`
+	CleanupInterval           *string       `hcl:"cleanup_interval,optional"`
+	CleanupIntervalRange      hcl.Range     `hcl:"cleanup_interval,attr_value_range"`
+	Handlers                  []handlerFile `hcl:"handler,block"`
+}
+
+type handlerFile struct {
+	Type                     string         `hcl:"type,label"`
+	TypeRange                hcl.Range      `hcl:"type,label_range"`
+	DefRange                 hcl.Range      `hcl:",def_range"`
+	Plugin                   string         `hcl:"plugin"`
+	PluginRange              hcl.Range      `hcl:"plugin,attr_value_range"`
+	Method                   string         `hcl:"method"`
+	MethodRange              hcl.Range      `hcl:"method,attr_value_range"`
+	MaxWorkerCount           *int           `hcl:"max_worker_count,optional"`
+	MaxWorkerCountRange      hcl.Range      `hcl:"max_worker_count,attr_value_range"`
+	IdleShutdownTimeout      *string        `hcl:"idle_shutdown_timeout,optional"`
+	IdleShutdownTimeoutRange hcl.Range      `hcl:"idle_shutdown_timeout,attr_value_range"`
+	InitialiseMethod         *string        `hcl:"initialise_method,optional"`
+	ShutdownMethod           *string        `hcl:"shutdown_method,optional"`
+	ExecutionTimeout         *string        `hcl:"execution_timeout,optional"`
+	ExecutionTimeoutRange    hcl.Range      `hcl:"execution_timeout,attr_value_range"`
+	SHA256                   *string        `hcl:"sha256,optional"`
+	SHA256Range              hcl.Range      `hcl:"sha256,attr_value_range"`
+	Config                   hcl.Expression `hcl:"config,optional"`
+}
+
+// LoadConfig reads the HCL config file at path (JSON syntax when the name
+// ends in .json) over the defaults. Relative paths in it are relative to
+// its directory. Errors are a *ConfigError when the file is readable.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	parser := hclparse.NewParser()
+	var file *hcl.File
+	var diags hcl.Diagnostics
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		file, diags = parser.ParseJSON(src, path)
+	} else {
+		file, diags = parser.ParseHCL(src, path)
+	}
+	if diags.HasErrors() {
+		return nil, &ConfigError{Diagnostics: diags}
+	}
+	var fc fileConfig
+	if diags := gohcl.DecodeBody(file.Body, nil, &fc); diags.HasErrors() {
+		return nil, &ConfigError{Diagnostics: diags}
+	}
+	cfg := DefaultConfig()
+	cfg.File = abs
+	if diags := fc.apply(cfg, filepath.Dir(abs)); diags.HasErrors() {
+		return nil, &ConfigError{Diagnostics: diags}
+	}
+	return cfg, nil
+}
+
+// apply puts the file's values over cfg's, resolving relative paths
+// against dir.
+func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(rng hcl.Range, summary, format string, args ...any) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   fmt.Sprintf(format, args...),
+			Subject:  rng.Ptr(),
+		})
+	}
+	if fc.DataDir != nil {
+		if *fc.DataDir == "" {
+			bad(fc.DataDirRange, "Invalid data_dir", "it is empty: want a directory")
+		}
+		cfg.DataDir = resolve(dir, *fc.DataDir)
+	}
+	if fc.Listen != nil {
+		if err := checkListen(*fc.Listen); err != nil {
+			bad(fc.ListenRange, "Invalid listen", "%v", err)
+		}
+		cfg.Listen = *fc.Listen
+	}
+	if fc.MaxSystemWorkerCount != nil {
+		if n := *fc.MaxSystemWorkerCount; n < 1 {
+			bad(fc.MaxSystemWorkerCountRange, "Invalid max_system_worker_count", "%d: want at least 1 (default: the number of CPUs)", n)
+		}
+		cfg.MaxSystemWorkerCount = *fc.MaxSystemWorkerCount
+	}
+	if fc.RetryInterval != nil {
+		d, err := parseDuration(*fc.RetryInterval)
+		if err == nil && d <= 0 {
+			err = errors.New("want a positive duration")
+		}
+		if err != nil {
+			bad(fc.RetryIntervalRange, "Invalid retry_interval", "%q: %v", *fc.RetryInterval, err)
+		}
+		cfg.RetryInterval = d
+	}
+	if fc.CleanupInterval != nil {
+		d, err := parseDuration(*fc.CleanupInterval)
+		if err == nil && d < host.MinCleanupInterval {
+			err = fmt.Errorf("want at least %v", host.MinCleanupInterval)
+		}
+		if err != nil {
+			bad(fc.CleanupIntervalRange, "Invalid cleanup_interval", "%q: %v", *fc.CleanupInterval, err)
+		}
+		cfg.CleanupInterval = d
+	}
+
+	seen := map[string]hcl.Range{}
+	for _, hf := range fc.Handlers {
+		if first, dup := seen[hf.Type]; dup {
+			bad(hf.TypeRange, "Duplicate handler", "handler %q is already defined at %s:%d", hf.Type, first.Filename, first.Start.Line)
+			continue
+		}
+		seen[hf.Type] = hf.DefRange
+		hc, hdiags := hf.toHandler(dir)
+		diags = append(diags, hdiags...)
+		cfg.Handlers = append(cfg.Handlers, hc)
+	}
+	return diags
+}
+
+func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	bad := func(rng hcl.Range, summary, format string, args ...any) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   fmt.Sprintf("handler %q: ", hf.Type) + fmt.Sprintf(format, args...),
+			Subject:  rng.Ptr(),
+		})
+	}
+	hc := HandlerConfig{
+		Type:     hf.Type,
+		Plugin:   resolve(dir, hf.Plugin),
+		Method:   hf.Method,
+		DefRange: hf.DefRange,
+		// Workers run in the file's directory, so that relative paths in
+		// config mean what they do in the file.
+		Options: host.HandlerOptions{MaxWorkerCount: 1, WorkDir: dir},
+	}
+	if hf.Type == "" {
+		bad(hf.TypeRange, "Invalid handler type", "the label is empty: want the task type's name")
+	}
+	if hf.Plugin == "" {
+		bad(hf.PluginRange, "Invalid plugin", "it is empty: want the plugin binary's path")
+	} else if fi, err := os.Stat(hc.Plugin); err != nil {
+		bad(hf.PluginRange, "Plugin not found", "%v", err)
+	} else if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		bad(hf.PluginRange, "Invalid plugin", "%s is not an executable file", hc.Plugin)
+	}
+	if hf.Method == "" {
+		bad(hf.MethodRange, "Invalid method", "it is empty: want the name of the method the plugin exports")
+	}
+	if hf.MaxWorkerCount != nil {
+		n := *hf.MaxWorkerCount
+		if n == 0 || n < -1 {
+			bad(hf.MaxWorkerCountRange, "Invalid max_worker_count", "%d: want -1 (up to the system cap) or at least 1", n)
+		}
+		hc.Options.MaxWorkerCount = n
+	}
+	if hf.IdleShutdownTimeout != nil {
+		if *hf.IdleShutdownTimeout == "forever" {
+			hc.Options.IdleShutdownTimeout = host.KeepForever
+		} else {
+			d, err := parseDuration(*hf.IdleShutdownTimeout)
+			if err == nil && d < 0 {
+				err = errors.New("want 0s (stop when idle), a positive duration or \"forever\"")
+			}
+			if err != nil {
+				bad(hf.IdleShutdownTimeoutRange, "Invalid idle_shutdown_timeout", "%q: %v", *hf.IdleShutdownTimeout, err)
+			}
+			hc.Options.IdleShutdownTimeout = d
+		}
+	}
+	if hf.InitialiseMethod != nil {
+		hc.Options.InitialiseMethod = *hf.InitialiseMethod
+	}
+	if hf.ShutdownMethod != nil {
+		hc.Options.ShutdownMethod = *hf.ShutdownMethod
+	}
+	if hf.ExecutionTimeout != nil {
+		d, err := parseDuration(*hf.ExecutionTimeout)
+		if err == nil && d < 0 {
+			err = errors.New("want 0s (no limit) or a positive duration")
+		}
+		if err != nil {
+			bad(hf.ExecutionTimeoutRange, "Invalid execution_timeout", "%q: %v", *hf.ExecutionTimeout, err)
+		}
+		hc.Options.ExecutionTimeout = d
+	}
+	if hf.SHA256 != nil {
+		sum := strings.ToLower(*hf.SHA256)
+		if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 {
+			bad(hf.SHA256Range, "Invalid sha256", "%q: want 64 hexadecimal digits", *hf.SHA256)
+		}
+		hc.Options.SHA256 = sum
+	}
+	if hf.Config != nil {
+		val, vdiags := hf.Config.Value(nil)
+		diags = append(diags, vdiags...)
+		switch {
+		case vdiags.HasErrors() || val.IsNull():
+		case !val.Type().IsObjectType() && !val.Type().IsMapType():
+			bad(hf.Config.Range(), "Invalid config", "it is a %s: want an object, like { key = \"value\" }", val.Type().FriendlyName())
+		default:
+			data, err := ctyjson.Marshal(val, val.Type())
+			if err != nil {
+				bad(hf.Config.Range(), "Invalid config", "%v", err)
+			}
+			hc.Options.Config = data
+		}
+	}
+	return hc, diags
+}
+
+// Validate checks what flags may have changed after the file was read.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("no data directory: give data_dir in the config file or --data")
+	}
+	if err := checkListen(c.Listen); err != nil {
+		return fmt.Errorf("listen address: %w", err)
+	}
+	return nil
+}
+
+// checkListen checks a host:port to listen on.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port, like %s", addr, DefaultListen)
+	}
+	if port == "" {
+		return nil // any free port
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q: want a number up to 65535", addr, port)
+	}
+	return nil
+}
+
+// parseDuration is time.ParseDuration with a message that says what a
+// duration looks like.
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New(`not a duration: want a number with a unit, like "500ms", "5s" or "2m"`)
+	}
+	return d, nil
+}
+
+// resolve makes a path from the config file absolute: relative paths are
+// relative to the file's directory.
+func resolve(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}

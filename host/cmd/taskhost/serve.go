@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/api"
+	"github.com/taskhost/taskhost/host/store/badgerstore"
+)
+
+// Bounds of a graceful stop.
+const (
+	httpShutdownTimeout = 10 * time.Second
+	hostStopTimeout     = 30 * time.Second
+)
+
+func serveCommand() *command {
+	return &command{
+		name:       "serve",
+		summary:    "Runs the host: the task engine and its HTTP API.",
+		ownSignals: true,
+		help: `Settings come from the defaults, then the config file, then the flags.
+Relative paths in the config file are relative to the file's directory.
+
+SIGINT or SIGTERM stops the host gracefully: the API stops accepting
+requests, running tasks get up to 30s to finish, then the store is closed.
+A second signal exits at once.`,
+		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
+			configFile := fs.String("config", "", "read settings from this HCL (or .json) `file`")
+			dataDir := fs.String("data", "", "keep the task store in this `directory` (default ./data)")
+			listen := fs.String("listen", "", "serve the API on this `host:port` (default "+DefaultListen+")")
+			logLevel := fs.String("log-level", "info", "log at this `level`: trace, debug, info, warn or error")
+			return func(ctx context.Context, args []string) error {
+				if err := wantArgs("serve", args, 0, 0, "flags only"); err != nil {
+					return err
+				}
+				level := hclog.LevelFromString(*logLevel)
+				if level == hclog.NoLevel {
+					return usagef("serve", "--log-level %q: want trace, debug, info, warn or error", *logLevel)
+				}
+				cfg := DefaultConfig()
+				if *configFile != "" {
+					var err error
+					if cfg, err = LoadConfig(*configFile); err != nil {
+						return err
+					}
+				}
+				if *dataDir != "" {
+					cfg.DataDir = *dataDir
+				}
+				if *listen != "" {
+					cfg.Listen = *listen
+				}
+				if err := cfg.Validate(); err != nil {
+					return err
+				}
+				log := hclog.New(&hclog.LoggerOptions{Name: "taskhost", Level: level, Output: e.stderr})
+				return serve(cfg, log)
+			}
+		},
+	}
+}
+
+// serve runs the host until SIGINT or SIGTERM.
+func serve(cfg *Config, log hclog.Logger) (err error) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, err := badgerstore.Open(dataDir, badgerstore.Options{Logger: log.Named("store")})
+	if err != nil {
+		return fmt.Errorf("open store in %s: %w", dataDir, err)
+	}
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store: %w", cerr))
+		}
+		if err == nil {
+			log.Info("stopped")
+		}
+	}()
+
+	h, err := host.New(st, host.Options{
+		SystemWorkerCount: cfg.MaxSystemWorkerCount,
+		RetryInterval:     cfg.RetryInterval,
+		CleanupInterval:   cfg.CleanupInterval,
+		Logger:            log,
+	})
+	if err != nil {
+		return fmt.Errorf("create host: %w", err)
+	}
+	stopHost := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), hostStopTimeout)
+		defer cancel()
+		if err := h.Stop(ctx); err != nil {
+			return fmt.Errorf("stop host within %v: %w", hostStopTimeout, err)
+		}
+		return nil
+	}
+
+	ctx := context.Background()
+	for _, hc := range cfg.Handlers {
+		if err := h.RegisterHandler(ctx, hc.Type, hc.Plugin, hc.Method, nil, hc.Options); err != nil {
+			return errors.Join(fmt.Errorf("%s:%d: handler %q: %w", hc.DefRange.Filename, hc.DefRange.Start.Line, hc.Type, err), stopHost())
+		}
+	}
+	// Config-declared schedules go here once the scheduler exists; it
+	// then answers GET /v1/schedules through api.ServerOptions.Schedules.
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), stopHost())
+	}
+	if err := h.Start(ctx); err != nil {
+		_ = ln.Close()
+		return errors.Join(fmt.Errorf("start host: %w", err), stopHost())
+	}
+
+	apiServer := api.NewServer(h, api.ServerOptions{Logger: log.Named("api")})
+	httpServer := &http.Server{
+		Handler:           apiServer.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	httpServer.RegisterOnShutdown(apiServer.Close)
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	log.Info("serving the API", "addr", "http://"+ln.Addr().String(), "data_dir", dataDir, "handlers", len(cfg.Handlers))
+
+	var runErr error
+	select {
+	case sig := <-sigs:
+		log.Info("stopping", "signal", sig.String())
+	case err := <-served:
+		runErr = fmt.Errorf("serve the API: %w", err)
+	}
+	go func() {
+		sig := <-sigs
+		log.Error("second signal: exiting without stopping", "signal", sig.String())
+		os.Exit(1)
+	}()
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		log.Warn("API requests still open; closing them", "error", err)
+		_ = httpServer.Close()
+	}
+	return errors.Join(runErr, stopHost())
+}

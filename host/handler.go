@@ -1,0 +1,365 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/host/internal/pool"
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// handler is a registered handler: its pool, its dispatcher and its
+// state-change callback queue.
+type handler struct {
+	h        *Host
+	typ      string
+	plugin   string
+	method   string
+	opts     HandlerOptions
+	pool     *pool.Pool
+	log      hclog.Logger
+	capacity int
+
+	wakeCh    chan struct{} // buffered 1
+	stopCh    chan struct{}
+	stopOnce  sync.Once
+	startOnce sync.Once
+	done      chan struct{} // closed when the dispatcher has returned
+	closing   atomic.Bool   // pool closing: killed runs are left to resume
+	inflight  atomic.Int64
+	runs      sync.WaitGroup
+	callbacks *callbackQueue
+}
+
+func newHandler(h *Host, typ, plugin, method string, fn StateChangeFunc, opts HandlerOptions, p *pool.Pool) *handler {
+	log := h.opts.Logger.Named("dispatch").With("task_type", typ)
+	return &handler{
+		h: h, typ: typ, plugin: plugin, method: method, opts: opts, pool: p, log: log,
+		capacity:  p.Max(),
+		wakeCh:    make(chan struct{}, 1),
+		stopCh:    make(chan struct{}),
+		done:      make(chan struct{}),
+		callbacks: newCallbackQueue(fn, log),
+	}
+}
+
+func (hd *handler) start() {
+	hd.startOnce.Do(func() { go hd.dispatch() })
+}
+
+func (hd *handler) wake() {
+	select {
+	case hd.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// close stops dispatch, lets running tasks finish until ctx is done, then
+// closes the pool (killing what still runs) and the callback queue.
+func (hd *handler) close(ctx context.Context) error {
+	hd.stopOnce.Do(func() { close(hd.stopCh) })
+	hd.startOnce.Do(func() { close(hd.done) }) // never started: nothing to wait for
+	<-hd.done
+	hd.closing.Store(true)
+	err := hd.pool.Close(ctx)
+	hd.runs.Wait()
+	hd.callbacks.close()
+	if err != nil {
+		return fmt.Errorf("handler %q: %w", hd.typ, err)
+	}
+	return nil
+}
+
+func (hd *handler) info() HandlerInfo {
+	return HandlerInfo{
+		Type: hd.typ, Plugin: hd.plugin, Method: hd.method,
+		MaxWorkerCount:      hd.opts.MaxWorkerCount,
+		IdleShutdownTimeout: hd.opts.IdleShutdownTimeout.Milliseconds(),
+		ExecutionTimeout:    hd.opts.ExecutionTimeout.Milliseconds(),
+		InitialiseMethod:    hd.opts.InitialiseMethod,
+		ShutdownMethod:      hd.opts.ShutdownMethod,
+		Running:             int(hd.inflight.Load()),
+		Pool:                hd.pool.Stats(),
+	}
+}
+
+// dispatch claims due tasks while the pool has room, then sleeps until
+// woken (a create, a finished run) or the next task is due.
+func (hd *handler) dispatch() {
+	defer close(hd.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := hd.fill()
+		timer.Reset(max(wait, 0))
+		select {
+		case <-hd.wakeCh:
+		case <-timer.C:
+		case <-hd.stopCh:
+			return
+		}
+	}
+}
+
+// claimRetry is how long the dispatcher waits after a store error.
+const claimRetry = time.Second
+
+// fill starts as many due tasks as the pool can take and returns how long
+// to sleep before looking again.
+func (hd *handler) fill() time.Duration {
+	ctx := context.Background()
+	h := hd.h
+	for hd.inflight.Load() < int64(hd.capacity) {
+		select {
+		case <-hd.stopCh:
+			return time.Hour
+		default:
+		}
+		t := now()
+		rec, err := h.st.Claim(ctx, hd.typ, t, h.opts.NodeID, t.Add(hd.lease()))
+		if err != nil {
+			hd.log.Error("claim failed", "error", err)
+			return claimRetry
+		}
+		if rec == nil {
+			break
+		}
+		hd.inflight.Add(1)
+		hd.startRun(rec)
+	}
+	if hd.inflight.Load() >= int64(hd.capacity) {
+		return h.opts.TaskInterval // a finished run wakes us
+	}
+	due, ok, err := h.st.NextDue(ctx, hd.typ)
+	switch {
+	case err != nil:
+		hd.log.Error("next due lookup failed", "error", err)
+		return claimRetry
+	case !ok:
+		return h.opts.TaskInterval
+	}
+	return min(time.Until(due), h.opts.TaskInterval)
+}
+
+// lease is how long a claim is recorded as held: the execution timeout and
+// some slack, or a day for handlers without one.
+func (hd *handler) lease() time.Duration {
+	if hd.opts.ExecutionTimeout > 0 {
+		return hd.opts.ExecutionTimeout + time.Minute
+	}
+	return 24 * time.Hour
+}
+
+func (hd *handler) startRun(rec *store.Record) {
+	h := hd.h
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &run{rec: rec, cancel: cancel, done: make(chan struct{})}
+	h.mu.Lock()
+	h.running[rec.ID] = r
+	h.mu.Unlock()
+	h.changed(rec)
+	hd.runs.Add(1)
+	go hd.execute(ctx, r)
+}
+
+// execute runs one attempt and records its outcome.
+func (hd *handler) execute(ctx context.Context, r *run) {
+	h := hd.h
+	rec := r.rec
+	defer func() {
+		r.cancel()
+		h.mu.Lock()
+		delete(h.running, rec.ID)
+		h.mu.Unlock()
+		hd.inflight.Add(-1)
+		close(r.done)
+		hd.wake()
+		hd.runs.Done()
+	}()
+	req := pool.Request{Payload: rec.Payload, Task: shared.CallTask{
+		ID: rec.ID, Type: rec.Type, ThreadID: rec.ThreadID, Attempt: rec.Attempts,
+		RetriesRemaining: rec.RetriesRemaining, ContextIDs: rec.ContextIDs,
+	}}
+	result, err := hd.pool.Call(ctx, req, func(p shared.Progress) { h.setProgress(r, p) })
+
+	h.mu.Lock()
+	want := r.intent
+	h.mu.Unlock()
+	if err := hd.finish(rec, want, result, err); err != nil {
+		// The task stays processing; the next Start runs it again.
+		hd.log.Error("recording outcome failed", "task_id", rec.ID, "error", err)
+	}
+}
+
+// finish writes the outcome of an attempt.
+func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr error) error {
+	h := hd.h
+	ctx := context.Background()
+	if want == intentRemove {
+		err := h.st.Delete(ctx, rec.ID)
+		if err == nil || errors.Is(err, shared.ErrNotFound) {
+			h.closeWatchers(rec.ID, nil)
+			return nil
+		}
+		return err
+	}
+
+	var te *shared.TaskError
+	errors.As(runErr, &te)
+	notRun := runErr != nil && te == nil // never started: the pool closed
+	killedByClose := te != nil && te.Name == shared.ErrorNameCancelled && hd.closing.Load()
+	if want != intentCancel && (notRun || killedByClose) {
+		// The attempt did not complete because the handler or the host is
+		// stopping: the task runs again later, without using a retry.
+		next := *rec
+		next.Status = shared.StatusPending
+		next.DateModified = now()
+		next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+		hd.log.Debug("attempt did not complete; task requeued", "task_id", rec.ID, "reason", runErr)
+		return h.settle(ctx, &next, shared.StatusProcessing)
+	}
+
+	t := now()
+	next := *rec
+	next.DateModified = t
+	next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+	next.Progress = nil
+	switch {
+	case want == intentCancel:
+		next.Status = shared.StatusCancelled
+		next.DateCancelled = &t
+	case runErr == nil:
+		next.Status = shared.StatusSuccess
+		next.Result = result
+		next.Error = nil
+		next.RetriesRemaining, next.RetryInterval, next.DateNextProcess = nil, nil, nil
+		next.DateCompleted = &t
+	case !te.Permanent && next.RetriesRemaining != nil && *next.RetriesRemaining > 0:
+		left := *next.RetriesRemaining - 1
+		due := t.Add(hd.retryInterval(&next))
+		next.Status = shared.StatusPending
+		next.Error = te
+		next.RetriesRemaining = &left
+		next.DateNextProcess = &due
+	default:
+		next.Status = shared.StatusFailed
+		next.Error = te
+		next.DateCompleted = &t
+	}
+	return h.settle(ctx, &next, shared.StatusProcessing)
+}
+
+func (hd *handler) retryInterval(rec *store.Record) time.Duration {
+	if rec.RetryInterval != nil {
+		return time.Duration(*rec.RetryInterval) * time.Millisecond
+	}
+	return hd.h.opts.RetryInterval
+}
+
+// setProgress records a running task's progress and tells watchers.
+func (h *Host) setProgress(r *run, p shared.Progress) {
+	h.mu.Lock()
+	r.progress = &p
+	h.mu.Unlock()
+	t := r.rec.Task
+	t.Progress = &p
+	h.publish(t)
+}
+
+// callbackQueue runs a handler's state-change callback on one goroutine,
+// in the order the transitions happened, so that the calls for one task
+// never overlap or reorder. It never blocks the engine.
+type callbackQueue struct {
+	fn  StateChangeFunc
+	log hclog.Logger
+
+	mu      sync.Mutex
+	items   []shared.Task
+	signal  chan struct{} // buffered 1
+	closed  bool
+	drained chan struct{}
+}
+
+func newCallbackQueue(fn StateChangeFunc, log hclog.Logger) *callbackQueue {
+	q := &callbackQueue{fn: fn, log: log, signal: make(chan struct{}, 1), drained: make(chan struct{})}
+	if fn == nil {
+		close(q.drained)
+		return q
+	}
+	go q.loop()
+	return q
+}
+
+func (q *callbackQueue) push(t shared.Task) {
+	if q.fn == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.items = append(q.items, t)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// close runs what is queued, then stops.
+func (q *callbackQueue) close() {
+	q.mu.Lock()
+	already := q.closed
+	q.closed = true
+	q.mu.Unlock()
+	if !already && q.fn != nil {
+		select {
+		case q.signal <- struct{}{}:
+		default:
+		}
+	}
+	<-q.drained
+}
+
+func (q *callbackQueue) loop() {
+	defer close(q.drained)
+	for range q.signal {
+		q.mu.Lock()
+		items := q.items
+		q.items = nil
+		closed := q.closed
+		q.mu.Unlock()
+		for _, t := range items {
+			q.call(t)
+		}
+		if closed {
+			q.mu.Lock()
+			rest := q.items
+			q.items = nil
+			q.mu.Unlock()
+			for _, t := range rest {
+				q.call(t)
+			}
+			return
+		}
+	}
+}
+
+func (q *callbackQueue) call(t shared.Task) {
+	defer func() {
+		if v := recover(); v != nil {
+			q.log.Error("state-change callback panicked", "task_id", t.ID, "status", t.Status, "panic", v)
+		}
+	}()
+	if err := q.fn(context.Background(), t); err != nil {
+		q.log.Error("state-change callback failed", "task_id", t.ID, "status", t.Status, "error", err)
+	}
+}

@@ -1,0 +1,173 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/host/internal/pool"
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// Defaults of [Options].
+const (
+	DefaultNodeID          = "main"
+	DefaultRetryInterval   = 5 * time.Second
+	DefaultCleanupInterval = 2 * time.Minute
+	DefaultTaskInterval    = 30 * time.Second
+	DefaultMaxPayloadSize  = 1 << 20
+	MinCleanupInterval     = time.Second
+)
+
+// KeepForever as HandlerOptions.IdleShutdownTimeout keeps idle workers.
+const KeepForever = pool.KeepForever
+
+// RetainForever as CreateOptions.RetainFor keeps a finished task forever.
+const RetainForever time.Duration = -1
+
+// Options configure a [Host]. Zero values take the defaults above.
+type Options struct {
+	// NodeID names this host; tasks it creates carry it as threadId and
+	// its claims carry it as lease owner. Default "main".
+	NodeID string
+	// SystemWorkerCount caps worker processes across all handlers;
+	// 0 means the number of CPUs.
+	SystemWorkerCount int
+	// RetryInterval is the retry interval of tasks created without one.
+	RetryInterval time.Duration
+	// CleanupInterval is how often expired retained tasks are swept; at
+	// least MinCleanupInterval.
+	CleanupInterval time.Duration
+	// TaskInterval is how often each dispatcher looks at the store even
+	// when nothing woke it (dispatch is event-driven; this is a safety
+	// net for tasks written by someone else).
+	TaskInterval time.Duration
+	// MaxPayloadSize bounds a task's payload in bytes; 0 means 1 MiB.
+	MaxPayloadSize int
+	// Logger receives the host's logs; nil discards.
+	Logger hclog.Logger
+}
+
+func (o Options) validate() (Options, error) {
+	if o.NodeID == "" {
+		o.NodeID = DefaultNodeID
+	}
+	if err := validateName("node id", o.NodeID); err != nil {
+		return o, err
+	}
+	if o.SystemWorkerCount < 0 {
+		return o, fmt.Errorf("%w: system worker count %d: want 0 (number of CPUs) or more", shared.ErrInvalidArgument, o.SystemWorkerCount)
+	}
+	if o.SystemWorkerCount == 0 {
+		o.SystemWorkerCount = runtime.NumCPU()
+	}
+	switch {
+	case o.RetryInterval < 0:
+		return o, fmt.Errorf("%w: retry interval %v must not be negative", shared.ErrInvalidArgument, o.RetryInterval)
+	case o.RetryInterval == 0:
+		o.RetryInterval = DefaultRetryInterval
+	}
+	switch {
+	case o.CleanupInterval == 0:
+		o.CleanupInterval = DefaultCleanupInterval
+	case o.CleanupInterval < MinCleanupInterval:
+		return o, fmt.Errorf("%w: cleanup interval %v: want at least %v", shared.ErrInvalidArgument, o.CleanupInterval, MinCleanupInterval)
+	}
+	switch {
+	case o.TaskInterval < 0:
+		return o, fmt.Errorf("%w: task interval %v must not be negative", shared.ErrInvalidArgument, o.TaskInterval)
+	case o.TaskInterval == 0:
+		o.TaskInterval = DefaultTaskInterval
+	}
+	switch {
+	case o.MaxPayloadSize < 0:
+		return o, fmt.Errorf("%w: max payload size %d must not be negative", shared.ErrInvalidArgument, o.MaxPayloadSize)
+	case o.MaxPayloadSize == 0:
+		o.MaxPayloadSize = DefaultMaxPayloadSize
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	return o, nil
+}
+
+// HandlerOptions configure a handler (twin's registerHandler options).
+type HandlerOptions struct {
+	// MaxWorkerCount caps the handler's workers: 0 means 1, -1 the system
+	// cap.
+	MaxWorkerCount int
+	// IdleShutdownTimeout: 0 stops a worker as soon as it is idle,
+	// KeepForever keeps it, N stops it after N idle.
+	IdleShutdownTimeout time.Duration
+	// InitialiseMethod runs once on each new worker, ShutdownMethod before
+	// it stops; both get Config as payload. Empty means none.
+	InitialiseMethod string
+	ShutdownMethod   string
+	// ExecutionTimeout bounds each run; 0 means none.
+	ExecutionTimeout time.Duration
+	// SHA256 pins the plugin binary's checksum (hex); empty means no pin.
+	SHA256 string
+	// Config is the JSON object given to the initialise and shutdown
+	// methods; empty means {}.
+	Config json.RawMessage
+	// WorkDir is the workers' working directory, against which the plugin
+	// resolves relative paths in Config; empty means the host's.
+	WorkDir string
+}
+
+// StateChangeFunc is called after every transition of a task of the
+// handler's type: processing, success, pending again for a retry, failed,
+// cancelled. For one task the calls come one at a time, in order. An
+// error or panic is logged and changes nothing.
+type StateChangeFunc func(ctx context.Context, task shared.Task) error
+
+// CreateOptions are a task's options (twin's create options).
+type CreateOptions struct {
+	// RetryCount is how many times a failed run is retried; 0 means none.
+	RetryCount int
+	// RetryInterval is the wait before a retry; 0 means the host's default.
+	RetryInterval time.Duration
+	// RetainFor is how long a finished task is kept: 0 removes it at once,
+	// RetainForever keeps it, N keeps it until DateModified + N.
+	RetainFor time.Duration
+	// ContextIDs are free-form ids carried with the task.
+	ContextIDs map[string]string
+}
+
+// NewTask is one task of a batch for [Host.CreateMany].
+type NewTask struct {
+	Type    string
+	Payload json.RawMessage
+	Options CreateOptions
+}
+
+// Query selects a page of tasks; see [store.Query].
+type Query = store.Query
+
+// Page is one page of tasks; Cursor is empty on the last page.
+type Page struct {
+	Tasks  []shared.Task
+	Cursor string
+}
+
+// PoolStats is a snapshot of a handler's workers.
+type PoolStats = pool.Stats
+
+// HandlerInfo describes a registered handler and its live workers.
+type HandlerInfo struct {
+	Type                string    `json:"type"`
+	Plugin              string    `json:"plugin"`
+	Method              string    `json:"method"`
+	MaxWorkerCount      int       `json:"maxWorkerCount"`
+	IdleShutdownTimeout int64     `json:"idleShutdownTimeout"` // ms, -1 forever
+	ExecutionTimeout    int64     `json:"executionTimeout,omitempty"`
+	InitialiseMethod    string    `json:"initialiseMethod,omitempty"`
+	ShutdownMethod      string    `json:"shutdownMethod,omitempty"`
+	Running             int       `json:"running"`
+	Pool                PoolStats `json:"pool"`
+}

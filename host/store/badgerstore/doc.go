@@ -1,0 +1,39 @@
+// Package badgerstore keeps tasks in an embedded Badger database: the
+// default [store.Store] of the host, and the only package that uses Badger.
+//
+// # Layout
+//
+// A task is one record (a compact binary encoding, record.go) plus index
+// entries with empty values, so that every question the engine asks is a
+// prefix scan: the dispatch index (pending tasks by type and due time) for
+// Claim and NextDue, the processing index (by lease owner), the retention
+// index (by retain-until) for Sweep, and one query index per sort field and
+// filter, so that a page of any query is read from its own index. keys.go
+// documents the key layout. A record and all its index entries change in
+// one transaction; a change rewrites only the index entries that moved.
+//
+// # Durability
+//
+// Badger runs with SyncWrites off; a call that changed something returns
+// only after a db.Sync that started after its commit. Concurrent writers
+// share those syncs (group commit, groupsync.go), so throughput grows with
+// the number of writers while every acknowledged change is on disk.
+//
+// # Claims
+//
+// Claims of one type are serialised in the process and start their scan
+// at a remembered floor instead of the start of the type, so they do not
+// step over the deletion markers of every task claimed before
+// (floors.go). Badger's transactions keep a claim atomic against
+// concurrent updates; a conflict is retried.
+//
+// # Cursors
+//
+// A query cursor is the last index key the page returned. The next page
+// seeks just past it, so a task whose key did not change is never repeated
+// or skipped, whatever else is written meanwhile.
+//
+// The store knows nothing about processes, plugins or HTTP.
+//
+// [store.Store]: https://pkg.go.dev/github.com/taskhost/taskhost/host/store#Store
+package badgerstore

@@ -1,0 +1,391 @@
+package badgerstore
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// Key layout.
+//
+// Every key starts with one byte naming its key space. Numbers are
+// big-endian and fixed width, so byte order is numeric order. A time is its
+// unix nanoseconds as an int64 with the sign bit flipped (8 bytes), so byte
+// order is time order; times outside 1678..2262 clamp to those ends. A
+// string other than the id is prefixed with its length in one byte, so a
+// scan of type "a" never meets type "ab"; that caps types and owners at
+// [MaxStringLen] bytes. The task id ends every key and needs no length.
+//
+//	0x00 "schema"                               → format version (one byte)
+//	0x01 id                                     → the record (record.go)
+//	0x02 len type | due | created | id          pending tasks, for Claim and NextDue
+//	0x03 len owner | id                         processing tasks by LeaseOwner
+//	0x04 retainUntil | id                       terminal tasks with DateRetainUntil, for Sweep
+//
+// Query indexes, one per sort and filter: the high nibble is the sort
+// (1 dateCreated, 2 dateModified, 3 dateCompleted), the low nibble the
+// filter (0 none, 1 type, 2 status, 3 type and status):
+//
+//	0xS0 value | id
+//	0xS1 len type | value | id
+//	0xS2 status | value | id
+//	0xS3 len type | status | value | id
+//
+// status is one byte, the status's place in [shared.Statuses] (life-cycle
+// order). A missing dateCompleted is the largest value (all 0xff), so such
+// tasks come last in ascending order. Sorting by status needs no index of
+// its own: 0x12 (status, created, id) is that order over all tasks, and
+// 0x13 within one type. Index entries have empty values.
+const (
+	prefixMeta       byte = 0x00
+	prefixRecord     byte = 0x01
+	prefixDispatch   byte = 0x02
+	prefixProcessing byte = 0x03
+	prefixRetention  byte = 0x04
+
+	prefixCreated           byte = 0x10
+	prefixCreatedType       byte = 0x11
+	prefixCreatedStatus     byte = 0x12
+	prefixCreatedTypeStatus byte = 0x13
+
+	prefixModified           byte = 0x20
+	prefixModifiedType       byte = 0x21
+	prefixModifiedStatus     byte = 0x22
+	prefixModifiedTypeStatus byte = 0x23
+
+	prefixCompleted           byte = 0x30
+	prefixCompletedType       byte = 0x31
+	prefixCompletedStatus     byte = 0x32
+	prefixCompletedTypeStatus byte = 0x33
+)
+
+// The low nibble of a query index prefix: which filter the index serves.
+const (
+	filterNone       byte = 0
+	filterType       byte = 1
+	filterStatus     byte = 2
+	filterTypeStatus byte = 3
+)
+
+// MaxStringLen is the longest task type, task id and lease owner the store
+// accepts, in bytes.
+const MaxStringLen = math.MaxUint8
+
+const timeLen = 8
+
+// noTime is the key value of a missing dateCompleted: after every real time.
+const noTime = math.MaxUint64
+
+// schemaKey holds the format version of the keys and records.
+var schemaKey = []byte{prefixMeta, 's', 'c', 'h', 'e', 'm', 'a'}
+
+const schemaVersion byte = 1
+
+var (
+	minKeyTime = time.Unix(0, math.MinInt64)
+	maxKeyTime = time.Unix(0, math.MaxInt64)
+)
+
+// timeKey is t as an 8-byte key value: byte order is time order.
+func timeKey(t time.Time) uint64 {
+	switch {
+	case t.Before(minKeyTime):
+		t = minKeyTime
+	case t.After(maxKeyTime):
+		t = maxKeyTime
+	}
+	return uint64(t.UnixNano()) ^ 1<<63
+}
+
+// optTimeKey is timeKey, with nil as noTime (after every real time).
+func optTimeKey(t *time.Time) uint64 {
+	if t == nil {
+		return noTime
+	}
+	return min(timeKey(*t), noTime-1)
+}
+
+// keyTime is the time a timeKey value stands for, in UTC.
+func keyTime(v uint64) time.Time {
+	return time.Unix(0, int64(v^1<<63)).UTC()
+}
+
+// statusCode is the status's place in shared.Statuses.
+func statusCode(s shared.Status) (byte, bool) {
+	switch s {
+	case shared.StatusPending:
+		return 0, true
+	case shared.StatusProcessing:
+		return 1, true
+	case shared.StatusSuccess:
+		return 2, true
+	case shared.StatusFailed:
+		return 3, true
+	case shared.StatusCancelled:
+		return 4, true
+	}
+	return 0, false
+}
+
+func statusFromCode(c byte) (shared.Status, bool) {
+	all := shared.Statuses()
+	if int(c) >= len(all) {
+		return "", false
+	}
+	return all[c], true
+}
+
+// keyParts is any key taken apart. Which fields a key space uses is in the
+// layout above; times stay in their key form so that decoding and
+// encoding a key gives back the same bytes.
+type keyParts struct {
+	Space  byte
+	Type   string // dispatch, *Type and *TypeStatus indexes
+	Owner  string // processing
+	Status byte   // *Status and *TypeStatus indexes
+	Time   uint64 // due, retainUntil, or the index's sort value
+	Time2  uint64 // dispatch: created
+	ID     string // every key but meta
+}
+
+var errBadKey = errors.New("malformed key")
+
+// spaceHas reports which variable parts a key space has.
+func spaceHas(space byte) (typ, owner, status, time1, time2, ok bool) {
+	switch space {
+	case prefixRecord:
+		return false, false, false, false, false, true
+	case prefixDispatch:
+		return true, false, false, true, true, true
+	case prefixProcessing:
+		return false, true, false, false, false, true
+	case prefixRetention:
+		return false, false, false, true, false, true
+	}
+	sort, filter := space&0xf0, space&0x0f
+	if (sort != prefixCreated && sort != prefixModified && sort != prefixCompleted) || filter > filterTypeStatus {
+		return false, false, false, false, false, false
+	}
+	return filter&filterType != 0, false, filter&filterStatus != 0, true, false, true
+}
+
+// appendKey appends the key p describes to dst. Strings longer than
+// MaxStringLen must have been refused before.
+func appendKey(dst []byte, p *keyParts) []byte {
+	typ, owner, status, t1, t2, _ := spaceHas(p.Space)
+	dst = append(dst, p.Space)
+	if typ {
+		dst = appendString(dst, p.Type)
+	}
+	if owner {
+		dst = appendString(dst, p.Owner)
+	}
+	if status {
+		dst = append(dst, p.Status)
+	}
+	if t1 {
+		dst = binary.BigEndian.AppendUint64(dst, p.Time)
+	}
+	if t2 {
+		dst = binary.BigEndian.AppendUint64(dst, p.Time2)
+	}
+	return append(dst, p.ID...)
+}
+
+// decodeKey takes a record or index key apart; appendKey of the result
+// gives back key.
+func decodeKey(key []byte) (keyParts, error) {
+	var p keyParts
+	if len(key) == 0 {
+		return p, errBadKey
+	}
+	typ, owner, status, t1, t2, ok := spaceHas(key[0])
+	if !ok {
+		return p, fmt.Errorf("%w: unknown key space %#x", errBadKey, key[0])
+	}
+	p.Space, key = key[0], key[1:]
+	if typ {
+		if p.Type, key, ok = readString(key); !ok {
+			return p, errBadKey
+		}
+	}
+	if owner {
+		if p.Owner, key, ok = readString(key); !ok {
+			return p, errBadKey
+		}
+	}
+	if status {
+		if len(key) < 1 {
+			return p, errBadKey
+		}
+		p.Status, key = key[0], key[1:]
+		if _, ok := statusFromCode(p.Status); !ok {
+			return p, fmt.Errorf("%w: bad status code %d", errBadKey, p.Status)
+		}
+	}
+	if t1 {
+		if len(key) < timeLen {
+			return p, errBadKey
+		}
+		p.Time, key = binary.BigEndian.Uint64(key), key[timeLen:]
+	}
+	if t2 {
+		if len(key) < timeLen {
+			return p, errBadKey
+		}
+		p.Time2, key = binary.BigEndian.Uint64(key), key[timeLen:]
+	}
+	if len(key) == 0 {
+		return p, fmt.Errorf("%w: no id", errBadKey)
+	}
+	p.ID = string(key)
+	return p, nil
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(append(dst, byte(len(s))), s...)
+}
+
+func readString(b []byte) (string, []byte, bool) {
+	if len(b) < 1 || len(b) < 1+int(b[0]) {
+		return "", nil, false
+	}
+	n := int(b[0])
+	return string(b[1 : 1+n]), b[1+n:], true
+}
+
+func recordKey(id string) []byte {
+	return append([]byte{prefixRecord}, id...)
+}
+
+// The slots of indexKeys: every index a record can be in.
+const (
+	slotDispatch = iota
+	slotProcessing
+	slotRetention
+	slotQuery // first of the 12 query indexes: 3 sorts × 4 filters
+	numSlots  = slotQuery + 12
+)
+
+// indexKeys returns every index key of r, by slot; a slot is nil when r is
+// not in that index. The keys share one buffer.
+func indexKeys(r *store.Record) [numSlots][]byte {
+	var keys [numSlots][]byte
+	st, _ := statusCode(r.Status)
+	created := timeKey(r.DateCreated)
+	// One allocation for all keys: 15 keys of at most 1+1+255+1+8+8 bytes
+	// before the id.
+	buf := make([]byte, 0, numSlots*(20+len(r.ID))+7*(len(r.Type))+len(r.LeaseOwner))
+	add := func(slot int, p *keyParts) {
+		start := len(buf)
+		buf = appendKey(buf, p)
+		keys[slot] = buf[start:len(buf):len(buf)]
+	}
+	switch {
+	case r.Status == shared.StatusPending:
+		add(slotDispatch, &keyParts{Space: prefixDispatch, Type: r.Type, Time: timeKey(r.Due()), Time2: created, ID: r.ID})
+	case r.Status == shared.StatusProcessing:
+		add(slotProcessing, &keyParts{Space: prefixProcessing, Owner: r.LeaseOwner, ID: r.ID})
+	case r.Status.Terminal() && r.DateRetainUntil != nil:
+		add(slotRetention, &keyParts{Space: prefixRetention, Time: timeKey(*r.DateRetainUntil), ID: r.ID})
+	}
+	values := [3]uint64{created, timeKey(r.DateModified), optTimeKey(r.DateCompleted)}
+	for i, sort := range [3]byte{prefixCreated, prefixModified, prefixCompleted} {
+		for filter := range filterTypeStatus + 1 {
+			add(slotQuery+4*i+int(filter), &keyParts{Space: sort | filter, Type: r.Type, Status: st, Time: values[i], ID: r.ID})
+		}
+	}
+	return keys
+}
+
+// dispatchPrefix is the start of the dispatch keys of one type.
+func dispatchPrefix(typ string) []byte {
+	return appendString([]byte{prefixDispatch}, typ)
+}
+
+func processingPrefix(owner string) []byte {
+	return appendString([]byte{prefixProcessing}, owner)
+}
+
+// sortSpace is the high nibble of the indexes of a sort field.
+func sortSpace(f store.SortField) byte {
+	switch f {
+	case store.SortDateModified:
+		return prefixModified
+	case store.SortDateCompleted:
+		return prefixCompleted
+	}
+	return prefixCreated
+}
+
+// queryPrefix is the prefix of the index keys that answer q, in q's
+// order; fixed is how many bytes follow it before the id. q has been
+// validated.
+func queryPrefix(q *store.Query) (prefix []byte, fixed int) {
+	var filter byte
+	if q.Type != "" {
+		filter |= filterType
+	}
+	if q.Status != "" {
+		filter |= filterStatus
+	}
+	space := sortSpace(q.SortBy)
+	fixed = timeLen
+	if q.SortBy == store.SortStatus {
+		// (status, created, id) within the filter.
+		space = prefixCreated
+		if filter&filterStatus == 0 {
+			filter |= filterStatus
+			fixed++
+		}
+	}
+	prefix = []byte{space | filter}
+	if filter&filterType != 0 {
+		prefix = appendString(prefix, q.Type)
+	}
+	if q.Status != "" {
+		st, _ := statusCode(q.Status)
+		prefix = append(prefix, st)
+	}
+	return prefix, fixed
+}
+
+// prefixEnd is the smallest key greater than every key with prefix p, or
+// nil if there is none.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// encodeCursor makes the opaque cursor of the last index key a page
+// returned.
+func encodeCursor(key []byte) string {
+	return base64.RawURLEncoding.EncodeToString(key)
+}
+
+// decodeCursor returns the index key in cursor, checking that it belongs
+// to the index that answers the query: prefix, then fixed bytes, then an
+// id.
+func decodeCursor(cursor string, prefix []byte, fixed int) ([]byte, error) {
+	key, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return nil, fmt.Errorf("%w: malformed cursor", shared.ErrInvalidArgument)
+	}
+	if !bytes.HasPrefix(key, prefix) || len(key) <= len(prefix)+fixed {
+		return nil, fmt.Errorf("%w: cursor is not from this query", shared.ErrInvalidArgument)
+	}
+	return key, nil
+}

@@ -1,0 +1,707 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// Options configure Open. The zero value is a working on-disk store.
+type Options struct {
+	// Logger receives the store's warnings and Badger's warnings and
+	// errors. nil discards them.
+	Logger hclog.Logger
+	// InMemory keeps everything in memory and ignores the directory;
+	// nothing survives Close. For tests.
+	InMemory bool
+	// GCInterval is how often the value-log garbage collection runs.
+	// 0 means DefaultGCInterval; negative turns it off.
+	GCInterval time.Duration
+
+	// tune, when set, adjusts Badger's options last (tests shrink memory
+	// use and benchmarks compare SyncWrites with it).
+	tune func(*badger.Options)
+}
+
+// DefaultGCInterval is how often the value log is garbage collected when
+// Options.GCInterval is zero.
+const DefaultGCInterval = 5 * time.Minute
+
+// How often a transaction is retried when it conflicts with a concurrent
+// one, before the call fails with badger.ErrConflict.
+const maxTxnAttempts = 100
+
+// sweepBatch is how many tasks Sweep removes per transaction, to stay well
+// below Badger's transaction size limit.
+const sweepBatch = 256
+
+// Store is the Badger backend of [store.Store].
+type Store struct {
+	db  *badger.DB
+	log hclog.Logger
+	// syncer is nil when Badger syncs each commit itself (SyncWrites) or
+	// there is no disk (InMemory).
+	syncer *groupSync
+	floors *claimFloors
+
+	// mu is held shared by every call and exclusively by Close, so that
+	// Close waits for calls in flight and later calls get ErrClosed.
+	mu     sync.RWMutex
+	closed bool
+
+	stopGC chan struct{}
+	gcDone chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" && !opts.InMemory {
+		return nil, fmt.Errorf("open store: %w: no directory", shared.ErrInvalidArgument)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	bo := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log: log.Named("badger")}).
+		WithSyncWrites(false).
+		WithMetricsEnabled(false) // Badger's metrics are process-wide expvars
+	if opts.InMemory {
+		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	if opts.tune != nil {
+		opts.tune(&bo)
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	if !bo.SyncWrites && !bo.InMemory {
+		s.syncer = newGroupSync(db.Sync)
+	}
+	if err := s.checkSchema(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	interval := opts.GCInterval
+	if interval == 0 {
+		interval = DefaultGCInterval
+	}
+	if interval > 0 && !bo.InMemory {
+		go s.gcLoop(interval)
+	} else {
+		close(s.gcDone)
+	}
+	return s, nil
+}
+
+// checkSchema writes the format version into a new store and refuses a
+// store of another version.
+func (s *Store) checkSchema() error {
+	return s.write(context.Background(), func(txn *tx) (bool, error) {
+		item, err := txn.Get(schemaKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return true, txn.Set(schemaKey, []byte{schemaVersion})
+		}
+		if err != nil {
+			return false, err
+		}
+		return false, item.Value(func(v []byte) error {
+			if !bytes.Equal(v, []byte{schemaVersion}) {
+				return fmt.Errorf("store format %x, want %d", v, schemaVersion)
+			}
+			return nil
+		})
+	})
+}
+
+// gcLoop runs the value-log GC every interval until Close. Each round
+// rewrites files until Badger finds none worth rewriting.
+func (s *Store) gcLoop(interval time.Duration) {
+	defer close(s.gcDone)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopGC:
+			return
+		case <-tick.C:
+		}
+		for {
+			select {
+			case <-s.stopGC:
+				return
+			default:
+			}
+			err := s.db.RunValueLogGC(0.5)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.log.Warn("value log GC failed", "error", err)
+			}
+			break
+		}
+	}
+}
+
+// Close waits for calls in flight, stops the GC and closes the database.
+// Later calls fail with shared.ErrClosed. Closing twice is harmless.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stopGC)
+	<-s.gcDone
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) enter() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return shared.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.mu.RUnlock() }
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// tx is one attempt of a read-write transaction.
+type tx struct {
+	*badger.Txn
+	// dispatched are the dispatch keys the transaction set, by type: the
+	// claim floors learn of them once it has committed.
+	dispatched []dispatched
+}
+
+type dispatched struct {
+	typ string
+	key []byte
+}
+
+// write runs fn in a read-write transaction and commits it, retrying on
+// conflicts with concurrent transactions; fn reports whether it wrote
+// anything. It returns once the change is on disk.
+func (s *Store) write(ctx context.Context, fn func(t *tx) (bool, error)) error {
+	return s.writeWith(ctx, nil, fn)
+}
+
+// writeWith is write with a hook around each attempt: begin runs before
+// the transaction starts and returns what runs when the attempt is over,
+// told whether it succeeded (committed, or had nothing to commit).
+func (s *Store) writeWith(ctx context.Context, begin func() (end func(ok bool)), fn func(t *tx) (bool, error)) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// begin first: it may wait (for the claim lock of a type), and a
+		// writer that has entered an epoch holds back that epoch's sync.
+		var end func(bool)
+		if begin != nil {
+			end = begin()
+		}
+		var epoch uint64
+		if s.syncer != nil {
+			epoch = s.syncer.enter()
+		}
+		t := &tx{Txn: s.db.NewTransaction(true)}
+		wrote, err := fn(t)
+		if err == nil && wrote {
+			err = t.Commit()
+		}
+		t.Discard()
+		committed := err == nil && wrote
+		if committed {
+			for _, d := range t.dispatched {
+				s.floors.report(d.typ, d.key)
+			}
+		}
+		if end != nil {
+			end(err == nil)
+		}
+		if s.syncer != nil {
+			if serr := s.syncer.leave(epoch, committed); serr != nil {
+				return serr
+			}
+		}
+		switch {
+		case errors.Is(err, badger.ErrConflict) && attempt < maxTxnAttempts:
+			runtime.Gosched()
+			continue
+		case errors.Is(err, badger.ErrTxnTooBig):
+			return fmt.Errorf("%w: too many changes in one call: %w", shared.ErrInvalidArgument, err)
+		}
+		return err
+	}
+}
+
+// getRecord reads the task id; shared.ErrNotFound if there is none.
+func getRecord(txn *badger.Txn, id string) (*store.Record, error) {
+	item, err := txn.Get(recordKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("task %s: %w", id, shared.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// decodeRecord keeps Payload and Result in the buffer, which outlives
+	// the transaction: copy it out of Badger.
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// put writes r and its index entries; old is the stored version of r or
+// nil. Only index keys that differ are deleted and set.
+func (t *tx) put(old, r *store.Record) error {
+	if err := t.Set(recordKey(r.ID), appendRecord(nil, r)); err != nil {
+		return err
+	}
+	var oldKeys [numSlots][]byte
+	if old != nil {
+		oldKeys = indexKeys(old)
+	}
+	newKeys := indexKeys(r)
+	for i := range numSlots {
+		if bytes.Equal(oldKeys[i], newKeys[i]) {
+			continue
+		}
+		if oldKeys[i] != nil {
+			if err := t.Delete(oldKeys[i]); err != nil {
+				return err
+			}
+		}
+		if newKeys[i] != nil {
+			if err := t.Set(newKeys[i], nil); err != nil {
+				return err
+			}
+			if i == slotDispatch {
+				t.dispatched = append(t.dispatched, dispatched{typ: r.Type, key: newKeys[i]})
+			}
+		}
+	}
+	return nil
+}
+
+// remove deletes old and its index entries.
+func (t *tx) remove(old *store.Record) error {
+	if err := t.Delete(recordKey(old.ID)); err != nil {
+		return err
+	}
+	for _, k := range indexKeys(old) {
+		if k != nil {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// validate refuses a record the keys cannot hold.
+func validate(r *store.Record) error {
+	switch {
+	case r == nil:
+		return fmt.Errorf("%w: nil task", shared.ErrInvalidArgument)
+	case r.ID == "" || len(r.ID) > MaxStringLen:
+		return fmt.Errorf("%w: task id must have 1 to %d bytes", shared.ErrInvalidArgument, MaxStringLen)
+	case r.Type == "" || len(r.Type) > MaxStringLen:
+		return fmt.Errorf("%w: task %s: type must have 1 to %d bytes", shared.ErrInvalidArgument, r.ID, MaxStringLen)
+	case len(r.LeaseOwner) > MaxStringLen:
+		return fmt.Errorf("%w: task %s: lease owner longer than %d bytes", shared.ErrInvalidArgument, r.ID, MaxStringLen)
+	case !r.Status.Valid():
+		return fmt.Errorf("%w: task %s: status %q", shared.ErrInvalidArgument, r.ID, r.Status)
+	}
+	return nil
+}
+
+// Create stores new tasks in one transaction.
+func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
+	if len(tasks) == 0 {
+		return nil
+	}
+	seen := make(map[string]struct{}, len(tasks))
+	for _, r := range tasks {
+		if err := validate(r); err != nil {
+			return fmt.Errorf("create tasks: %w", err)
+		}
+		if _, dup := seen[r.ID]; dup {
+			return fmt.Errorf("create tasks: %w: task %s twice", shared.ErrInvalidArgument, r.ID)
+		}
+		seen[r.ID] = struct{}{}
+	}
+	err := s.write(ctx, func(txn *tx) (bool, error) {
+		for _, r := range tasks {
+			_, err := txn.Get(recordKey(r.ID))
+			if err == nil {
+				return false, fmt.Errorf("%w: task %s exists", shared.ErrInvalidArgument, r.ID)
+			}
+			if !errors.Is(err, badger.ErrKeyNotFound) {
+				return false, err
+			}
+			if err := txn.put(nil, r); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("create tasks: %w", err)
+	}
+	return nil
+}
+
+// Get returns the task id.
+func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
+	var r *store.Record
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		r, err = getRecord(txn, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get task: %w", err)
+	}
+	return r, nil
+}
+
+// Claim takes the first dispatch entry of typ at or after the type's
+// claim floor (floors.go). Claims of one type are serialised in the
+// process; a concurrent Update or Delete of the same task makes Badger
+// fail one of the commits with a conflict, and the claim is retried.
+func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time) (*store.Record, error) {
+	if len(typ) > MaxStringLen || len(owner) > MaxStringLen {
+		return nil, fmt.Errorf("claim task: %w: type or owner longer than %d bytes", shared.ErrInvalidArgument, MaxStringLen)
+	}
+	prefix := dispatchPrefix(typ)
+	var (
+		claimed *store.Record
+		floor   []byte // where this attempt scans from
+		first   []byte // the first live dispatch key it found
+	)
+	begin := func() func(ok bool) {
+		unlock := s.floors.lock(typ)
+		r, f := s.floors.begin(typ)
+		floor, first = f, nil
+		return func(ok bool) {
+			s.floors.end(r, first, ok)
+			unlock()
+		}
+	}
+	err := s.writeWith(ctx, begin, func(txn *tx) (bool, error) {
+		claimed = nil
+		var err error
+		first, err = firstKey(txn.Txn, prefix, floor)
+		if first == nil || err != nil {
+			return false, err
+		}
+		p, err := decodeKey(first)
+		if err != nil {
+			return false, fmt.Errorf("dispatch index: %w", err)
+		}
+		if p.Time > timeKey(now) {
+			return false, nil
+		}
+		r, err := getRecord(txn.Txn, p.ID)
+		if err != nil {
+			return false, fmt.Errorf("dispatch index: %w", err)
+		}
+		if r.Status != shared.StatusPending {
+			return false, fmt.Errorf("dispatch index: task %s is %s", r.ID, r.Status)
+		}
+		old := *r
+		r.Status = shared.StatusProcessing
+		r.Attempts++
+		r.DateModified = now
+		r.LeaseOwner = owner
+		r.LeaseUntil = leaseUntil
+		if err := txn.put(&old, r); err != nil {
+			return false, err
+		}
+		claimed = r
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim task: %w", err)
+	}
+	return claimed, nil
+}
+
+// firstKey returns a copy of the first key with prefix at or after from
+// (the start of prefix when from is nil), or nil if there is none.
+func firstKey(txn *badger.Txn, prefix, from []byte) ([]byte, error) {
+	if from == nil {
+		from = prefix
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	it.Seek(from)
+	if !it.ValidForPrefix(prefix) {
+		return nil, nil
+	}
+	return it.Item().KeyCopy(nil), nil
+}
+
+// NextDue reads the due time from the first dispatch key of typ at or
+// after the type's claim floor.
+func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error) {
+	if len(typ) > MaxStringLen {
+		return time.Time{}, false, nil
+	}
+	var key []byte
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		var err error
+		key, err = firstKey(txn, dispatchPrefix(typ), s.floors.start(typ))
+		return err
+	})
+	if err != nil || key == nil {
+		if err != nil {
+			err = fmt.Errorf("next due: %w", err)
+		}
+		return time.Time{}, false, err
+	}
+	p, err := decodeKey(key)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due: dispatch index: %w", err)
+	}
+	return keyTime(p.Time), true, nil
+}
+
+// Update replaces the task if its stored status is from.
+func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Status) error {
+	if err := validate(rec); err != nil {
+		return fmt.Errorf("update task: %w", err)
+	}
+	err := s.write(ctx, func(txn *tx) (bool, error) {
+		old, err := getRecord(txn.Txn, rec.ID)
+		if err != nil {
+			return false, err
+		}
+		if old.Status != from {
+			return false, fmt.Errorf("task %s is %s, not %s: %w", rec.ID, old.Status, from, store.ErrConflict)
+		}
+		return true, txn.put(old, rec)
+	})
+	if err != nil {
+		return fmt.Errorf("update task: %w", err)
+	}
+	return nil
+}
+
+// Delete removes the task if its status is one of from.
+func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) error {
+	err := s.write(ctx, func(txn *tx) (bool, error) {
+		old, err := getRecord(txn.Txn, id)
+		if err != nil {
+			return false, err
+		}
+		if len(from) > 0 && !slices.Contains(from, old.Status) {
+			return false, fmt.Errorf("task %s is %s: %w", id, old.Status, store.ErrConflict)
+		}
+		return true, txn.remove(old)
+	})
+	if err != nil {
+		return fmt.Errorf("delete task: %w", err)
+	}
+	return nil
+}
+
+// Query walks the index that serves q's filter and sort from the cursor's
+// key on, and reads the records the entries name in the same snapshot.
+func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
+	if q.SortBy == "" {
+		q.SortBy = store.SortDateCreated
+	}
+	switch {
+	case !q.SortBy.Valid():
+		return store.Page{}, fmt.Errorf("query tasks: %w: sort %q", shared.ErrInvalidArgument, q.SortBy)
+	case q.Status != "" && !q.Status.Valid():
+		return store.Page{}, fmt.Errorf("query tasks: %w: status %q", shared.ErrInvalidArgument, q.Status)
+	case q.Limit < 0:
+		return store.Page{}, fmt.Errorf("query tasks: %w: negative limit", shared.ErrInvalidArgument)
+	case len(q.Type) > MaxStringLen:
+		return store.Page{}, nil // no such type can be stored
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = store.DefaultLimit
+	}
+	limit = min(limit, store.MaxLimit)
+	prefix, fixed := queryPrefix(&q)
+	var after []byte
+	if q.Cursor != "" {
+		var err error
+		if after, err = decodeCursor(q.Cursor, prefix, fixed); err != nil {
+			return store.Page{}, fmt.Errorf("query tasks: %w", err)
+		}
+	}
+	var page store.Page
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		page = store.Page{}
+		it := txn.NewIterator(badger.IteratorOptions{Reverse: q.Desc})
+		defer it.Close()
+		if !q.Desc {
+			if after != nil {
+				// The smallest key after the cursor's.
+				it.Seek(append(after, 0))
+			} else {
+				it.Seek(prefix)
+			}
+		} else {
+			// A reverse Seek lands on the largest key <= its argument;
+			// skip that key itself (the cursor's, or the one just past
+			// the prefix).
+			from := after
+			if from == nil {
+				from = prefixEnd(prefix)
+			}
+			it.Seek(from)
+			if it.Valid() && bytes.Compare(it.Item().Key(), from) >= 0 {
+				it.Next()
+			}
+		}
+		var last []byte
+		for ; it.ValidForPrefix(prefix); it.Next() {
+			if len(page.Tasks) == limit {
+				page.Cursor = encodeCursor(last)
+				break
+			}
+			key := it.Item().Key()
+			if len(key) <= len(prefix)+fixed {
+				return fmt.Errorf("index key %x: %w", key, errBadKey)
+			}
+			r, err := getRecord(txn, string(key[len(prefix)+fixed:]))
+			if err != nil {
+				return fmt.Errorf("query index: %w", err)
+			}
+			page.Tasks = append(page.Tasks, r)
+			last = append(last[:0], key...)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Page{}, fmt.Errorf("query tasks: %w", err)
+	}
+	return page, nil
+}
+
+// Processing lists the processing index of owner.
+func (s *Store) Processing(ctx context.Context, owner string) ([]*store.Record, error) {
+	if len(owner) > MaxStringLen {
+		return nil, nil
+	}
+	var recs []*store.Record
+	err := s.view(ctx, func(txn *badger.Txn) error {
+		recs = nil
+		prefix := processingPrefix(owner)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			r, err := getRecord(txn, string(it.Item().Key()[len(prefix):]))
+			if err != nil {
+				return fmt.Errorf("processing index: %w", err)
+			}
+			recs = append(recs, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("processing tasks: %w", err)
+	}
+	return recs, nil
+}
+
+// Sweep walks the retention index from its start (the earliest
+// retain-until) up to now, in transactions of sweepBatch tasks.
+func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("sweep tasks: %w: limit must be positive", shared.ErrInvalidArgument)
+	}
+	prefix := []byte{prefixRetention}
+	end := timeKey(now)
+	removed := 0
+	for removed < limit {
+		batch := min(limit-removed, sweepBatch)
+		n := 0
+		err := s.write(ctx, func(txn *tx) (bool, error) {
+			n = 0
+			var ids []string
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			for it.Seek(prefix); it.ValidForPrefix(prefix) && len(ids) < batch; it.Next() {
+				p, err := decodeKey(it.Item().Key())
+				if err != nil {
+					it.Close()
+					return false, fmt.Errorf("retention index: %w", err)
+				}
+				if p.Time >= end {
+					break
+				}
+				ids = append(ids, p.ID)
+			}
+			it.Close()
+			for _, id := range ids {
+				r, err := getRecord(txn.Txn, id)
+				if err != nil {
+					return false, fmt.Errorf("retention index: %w", err)
+				}
+				if err := txn.remove(r); err != nil {
+					return false, err
+				}
+			}
+			n = len(ids)
+			return n > 0, nil
+		})
+		if err != nil {
+			return removed, fmt.Errorf("sweep tasks: %w", err)
+		}
+		removed += n
+		if n < batch {
+			break
+		}
+	}
+	return removed, nil
+}

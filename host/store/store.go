@@ -1,0 +1,138 @@
+// Package store defines how the task engine keeps tasks: the [Store]
+// interface, shaped by what the engine needs, and the types it speaks.
+// Backends live in sub-packages (badgerstore); storetest is the
+// conformance suite every backend must pass.
+//
+// A store knows nothing about processes, plugins or HTTP.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/taskhost/taskhost/shared"
+)
+
+// ErrConflict: the task is not in the status the caller expected (another
+// writer got there first).
+var ErrConflict = errors.New("task changed concurrently")
+
+// Record is a task as stored: the public task plus the engine's
+// bookkeeping, which the API never shows.
+type Record struct {
+	shared.Task
+	// Attempts counts how often the task has started processing.
+	Attempts int `json:"attempts,omitempty"`
+	// LeaseOwner is the node that claimed the task while it is processing.
+	LeaseOwner string `json:"leaseOwner,omitempty"`
+	// LeaseUntil is when the claim lapses; a shared multi-host backend lets
+	// another node reclaim the task after it. Badger, single-host, records
+	// it only.
+	LeaseUntil time.Time `json:"leaseUntil,omitzero"`
+}
+
+// Due is when a pending task may run: DateNextProcess, or DateCreated
+// when that is unset.
+func (r *Record) Due() time.Time {
+	if r.DateNextProcess != nil {
+		return *r.DateNextProcess
+	}
+	return r.DateCreated
+}
+
+// SortField is what a query orders by.
+type SortField string
+
+// The sort fields of the HTTP API's sortBy parameter.
+const (
+	SortDateCreated   SortField = "dateCreated"
+	SortDateModified  SortField = "dateModified"
+	SortDateCompleted SortField = "dateCompleted"
+	SortStatus        SortField = "status"
+)
+
+// Valid reports whether f is a known sort field.
+func (f SortField) Valid() bool {
+	switch f {
+	case SortDateCreated, SortDateModified, SortDateCompleted, SortStatus:
+		return true
+	}
+	return false
+}
+
+// Query selects a page of tasks. Zero values mean: any type, any status,
+// sort by dateCreated ascending, first page, DefaultLimit tasks.
+//
+// Order: ties are broken by ID. SortStatus orders by life-cycle order (the
+// order of shared.Statuses), then DateCreated, then ID. With
+// SortDateCompleted, tasks without DateCompleted come after all others.
+// Desc reverses the whole order, tie-breaks included.
+type Query struct {
+	Type   string
+	Status shared.Status
+	SortBy SortField
+	Desc   bool
+	// Cursor is the opaque Page.Cursor of the previous page of the same
+	// query. A malformed cursor, or one from a query with another SortBy,
+	// fails with an error wrapping shared.ErrInvalidArgument.
+	Cursor string
+	// Limit: 0 means DefaultLimit; more than MaxLimit is cut to MaxLimit;
+	// negative fails with shared.ErrInvalidArgument.
+	Limit int
+}
+
+// Query limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Page is one page of a query. Cursor is empty on the last page.
+type Page struct {
+	Tasks  []*Record
+	Cursor string
+}
+
+// Store keeps tasks durably. Every method is safe for concurrent use.
+// A method that changes tasks has made the change durable (synced to
+// disk) before it returns nil.
+type Store interface {
+	// Create stores new tasks, all or none. Their IDs must be new: an ID
+	// already stored or repeated in the batch fails the whole batch with
+	// an error wrapping shared.ErrInvalidArgument, as does an invalid task
+	// (no ID, no type, unknown status).
+	Create(ctx context.Context, tasks ...*Record) error
+	// Get returns the task, or shared.ErrNotFound.
+	Get(ctx context.Context, id string) (*Record, error)
+	// Claim atomically takes the pending task of type typ that is due
+	// earliest (Due, then DateCreated, then ID), if it is due at or before
+	// now: in the same transaction it becomes processing, with Attempts
+	// incremented, DateModified = now and the lease set. It returns nil,
+	// nil when no task of that type is due.
+	Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time) (*Record, error)
+	// NextDue returns when the earliest pending task of type typ is due;
+	// ok is false when the type has no pending task.
+	NextDue(ctx context.Context, typ string) (due time.Time, ok bool, err error)
+	// Update replaces the stored task with rec (same ID) if the stored
+	// status is from; otherwise it returns ErrConflict, or
+	// shared.ErrNotFound when the task is gone.
+	Update(ctx context.Context, rec *Record, from shared.Status) error
+	// Delete removes the task if its status is one of from (any status when
+	// from is empty); ErrConflict if not, shared.ErrNotFound if absent.
+	Delete(ctx context.Context, id string, from ...shared.Status) error
+	// Query returns one page of tasks, read from an index (never a scan of
+	// every task). The cursor stays valid while tasks are added and changed:
+	// a task that stays put is neither repeated nor skipped (one that moves
+	// may show at its old place, its new one, both or neither). An unknown
+	// SortBy or Status fails with shared.ErrInvalidArgument.
+	Query(ctx context.Context, q Query) (Page, error)
+	// Processing returns the tasks in processing claimed by owner.
+	Processing(ctx context.Context, owner string) ([]*Record, error)
+	// Sweep removes terminal tasks whose DateRetainUntil is strictly before
+	// now, at most limit of them (limit must be positive), and returns how
+	// many it removed. Pending and processing tasks are never swept.
+	Sweep(ctx context.Context, now time.Time, limit int) (int, error)
+	// Close releases the store.
+	Close() error
+}

@@ -1,0 +1,124 @@
+package host
+
+import (
+	"context"
+
+	"github.com/taskhost/taskhost/shared"
+)
+
+// watchBuffer is how many states a slow watcher may fall behind; past it,
+// intermediate states (progress above all) are dropped, never the last.
+const watchBuffer = 16
+
+// watcher is one Watch call. Until it is primed with the stored state,
+// changes queue in pending so that they reach the channel after it.
+// Guarded by the host's lock.
+type watcher struct {
+	ch      chan shared.Task
+	primed  bool
+	pending []shared.Task
+	ended   bool // the task ended before the watcher was primed
+}
+
+// Watch sends the task's current state and then every change of it
+// (including progress) until it is terminal or removed, or ctx ends; then
+// it closes the channel.
+func (h *Host) Watch(ctx context.Context, rawID string) (<-chan shared.Task, error) {
+	id, err := parseID(rawID)
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{ch: make(chan shared.Task, watchBuffer)}
+	h.mu.Lock()
+	if h.watchers[id] == nil {
+		h.watchers[id] = make(map[*watcher]struct{})
+	}
+	h.watchers[id][w] = struct{}{}
+	h.mu.Unlock()
+
+	// Registered first, read second: no change can fall in between.
+	current, err := h.Get(ctx, id)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.removeWatcherLocked(id, w)
+		return nil, err
+	}
+	deliver(w.ch, current)
+	for _, t := range w.pending {
+		if !t.DateModified.Before(current.DateModified) {
+			deliver(w.ch, t)
+		}
+	}
+	w.primed, w.pending = true, nil
+	if w.ended || current.Status.Terminal() {
+		h.removeWatcherLocked(id, w)
+		return w.ch, nil
+	}
+	context.AfterFunc(ctx, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.removeWatcherLocked(id, w)
+	})
+	return w.ch, nil
+}
+
+// deliver sends t without blocking: when the buffer is full the oldest
+// state is dropped to make room.
+func deliver(ch chan shared.Task, t shared.Task) {
+	for {
+		select {
+		case ch <- t:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}
+
+func (h *Host) publish(t shared.Task) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers[t.ID] {
+		if w.primed {
+			deliver(w.ch, t)
+		} else {
+			w.pending = append(w.pending, t)
+		}
+	}
+}
+
+// closeWatchers ends every watch of a task, after a last state if given.
+func (h *Host) closeWatchers(id string, last *shared.Task) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers[id] {
+		if !w.primed {
+			if last != nil {
+				w.pending = append(w.pending, *last)
+			}
+			w.ended = true // Watch closes it once primed
+			continue
+		}
+		if last != nil {
+			deliver(w.ch, *last)
+		}
+		h.removeWatcherLocked(id, w)
+	}
+}
+
+// removeWatcherLocked unregisters w and closes its channel, once.
+func (h *Host) removeWatcherLocked(id string, w *watcher) {
+	ws := h.watchers[id]
+	if _, ok := ws[w]; !ok {
+		return
+	}
+	delete(ws, w)
+	if len(ws) == 0 {
+		delete(h.watchers, id)
+	}
+	close(w.ch)
+}
