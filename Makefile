@@ -27,9 +27,8 @@ build: ## build the host into bin/ and every plugin and example into bin/plugins
 	done
 
 .PHONY: run
-run: build ## build everything and start the host (arrives with the task engine)
-	@echo "make run arrives with the task engine (issue 3): there is no host daemon yet." >&2
-	@exit 1
+run: build ## build everything and start the host on 127.0.0.1:7474 with the example plugins
+	$(BIN)/taskhost serve --config examples/taskhost.hcl
 
 .PHONY: test
 test: ## run the whole test suite with the race detector (tests build the plugins they run)

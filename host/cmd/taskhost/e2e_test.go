@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host/internal/testplugin"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// serveReal starts `taskhost serve` with a config registering testworker
+// methods, on 127.0.0.1 and a fresh data dir, and returns its address and
+// the process. The test stops it.
+func serveReal(t *testing.T) (string, *exec.Cmd) {
+	t.Helper()
+	dir := t.TempDir()
+	bin, err := testplugin.Build(dir, "testworker")
+	require.NoError(t, err)
+	config := fmt.Sprintf(`
+data_dir = "data"
+listen   = "127.0.0.1:0"
+
+handler "echo" {
+  plugin = %[1]q
+  method = "echo"
+  idle_shutdown_timeout = "forever"
+}
+
+handler "sleep" {
+  plugin = %[1]q
+  method = "sleep"
+}
+
+handler "progress" {
+  plugin = %[1]q
+  method = "progress"
+}
+
+handler "fail" {
+  plugin = %[1]q
+  method = "fail"
+}
+`, bin)
+	cfgPath := filepath.Join(dir, "taskhost.hcl")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
+
+	cmd := exec.Command(taskhostBin, "serve", "--config", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	addrRE := regexp.MustCompile(`serving the API: addr=http://(\S+)`)
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		t.Log(lines.Text())
+		if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
+			go func() { _, _ = io.Copy(io.Discard, stderr) }()
+			require.DirExists(t, filepath.Join(dir, "data"), "data_dir is relative to the config file")
+			return m[1], cmd
+		}
+	}
+	t.Fatalf("taskhost serve ended before serving: %v", cmd.Wait())
+	return "", nil
+}
+
+func TestE2EServeAndCLI(t *testing.T) {
+	t.Parallel()
+	addr, serve := serveReal(t)
+
+	r := taskhost(t, addr, "", "create", "echo", `{"hello":"cli"}`, "--retain-for", "forever", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	var done shared.Task
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	require.Equal(t, shared.StatusSuccess, done.Status)
+	require.JSONEq(t, `{"hello":"cli"}`, string(done.Result))
+	require.Contains(t, r.stderr, "success")
+
+	r = taskhost(t, addr, `{"steps":2,"delayMs":20}`, "create", "progress", "-", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stderr, "100%")
+
+	r = taskhost(t, addr, "", "create", "fail", `{"message":"broken"}`, "--retry-count", "1", "--retry-interval", "10ms", "--retain-for", "1h", "--wait")
+	require.Equal(t, 1, r.code, "a failed task makes --wait exit non-zero")
+	require.Contains(t, r.stdout, "broken")
+
+	r = taskhost(t, addr, "", "create", "sleep", `{"ms":60000}`, "--retain-for", "1h")
+	require.Equal(t, 0, r.code, r.stderr)
+	sleeping := strings.TrimSpace(r.stdout)
+	require.Len(t, sleeping, 32)
+	require.Eventually(t, func() bool {
+		g := taskhost(t, addr, "", "get", sleeping)
+		return strings.Contains(g.stdout, `"status": "processing"`)
+	}, 15*time.Second, 10*time.Millisecond)
+	r = taskhost(t, addr, "", "cancel", sleeping)
+	require.Equal(t, 0, r.code, r.stderr)
+
+	r = taskhost(t, addr, "", "list", "--sort", "dateCreated", "--desc")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 4, r.stdout) // header, sleep, fail, echo (the progress task was not retained)
+	requireAligned(t, lines)
+	require.Contains(t, lines[1], "cancelled")
+	require.Contains(t, lines[2], "failed")
+	require.Contains(t, lines[3], "success")
+
+	r = taskhost(t, addr, "", "list", "--status", "failed", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var failed []shared.Task
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &failed))
+	require.Len(t, failed, 1)
+	require.Equal(t, 0, *failed[0].RetriesRemaining)
+
+	r = taskhost(t, addr, "", "retry", failed[0].ID)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = taskhost(t, addr, "", "remove", failed[0].ID)
+	require.Equal(t, 0, r.code, r.stderr)
+	requireOneLine(t, taskhost(t, addr, "", "get", failed[0].ID), 1, "not found")
+	requireOneLine(t, taskhost(t, addr, "", "cancel", done.ID), 1, "success")
+
+	r = taskhost(t, addr, "", "handlers")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "echo")
+	requireAligned(t, strings.Split(strings.TrimSpace(r.stdout), "\n"))
+
+	// SIGTERM stops the host gracefully.
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, serve.Wait())
+}
