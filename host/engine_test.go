@@ -161,33 +161,31 @@ func TestTasksStartInDueOrder(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	var ids []string
-	for i := range 5 {
-		ids = append(ids, e.create("ordered", `{}`, host.CreateOptions{RetainFor: host.RetainForever}))
-		_ = i
+	for range 6 {
+		ids = append(ids, e.create("ordered", `{}`, host.CreateOptions{}))
 	}
-	// One worker: the order of processing transitions is the start order.
+	// One worker, registered after the tasks exist: the order of the
+	// processing transitions is the start order.
 	e.register("ordered", "echo")
-	var starts []string
-	eventually(t, "all tasks to finish", func() bool {
-		for _, id := range ids {
-			if s, ok := e.rec.last(id); !ok || s.Status != shared.StatusSuccess {
-				return false
-			}
-		}
-		return true
-	})
-	type start struct {
-		id string
-		at time.Time
-	}
-	var seen []start
 	for _, id := range ids {
-		seen = append(seen, start{id, e.rec.all(id)[0].DateModified})
+		e.waitStatus(id, shared.StatusSuccess)
 	}
-	for i := 1; i < len(seen); i++ {
-		require.False(t, seen[i].at.Before(seen[i-1].at), "task %d started before task %d", i, i-1)
-	}
-	_ = starts
+	require.Equal(t, ids, e.rec.order(shared.StatusProcessing))
+}
+
+func TestSweepRunsAtStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first := start(t, dir, func(o *host.Options) { o.CleanupInterval = time.Hour })
+	first.register("echo", "echo")
+	id := first.create("echo", `1`, host.CreateOptions{RetainFor: time.Millisecond})
+	first.waitStatus(id, shared.StatusSuccess)
+	require.Equal(t, shared.StatusSuccess, first.get(id).Status)
+	first.shutdown()
+
+	second := start(t, dir, func(o *host.Options) { o.CleanupInterval = time.Hour })
+	_, err := second.h.Get(context.Background(), id)
+	require.ErrorIs(t, err, shared.ErrNotFound, "the expired task is swept when the host starts")
 }
 
 func TestTasksWithoutHandlerWaitForRegistration(t *testing.T) {
@@ -509,4 +507,19 @@ func TestConcurrentCreatesAllComplete(t *testing.T) {
 		e.waitStatus(id, shared.StatusSuccess)
 	}
 	require.LessOrEqual(t, e.h.Handlers()[0].Pool.Spawns, uint64(4))
+}
+
+func TestCancelRightAfterCreateNeverLeavesMethodRunning(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.register("sleep", "sleep")
+	for range 15 {
+		id := e.create("sleep", `{"ms":60000}`, host.CreateOptions{RetainFor: host.RetainForever})
+		require.NoError(t, e.h.Cancel(context.Background(), id))
+		require.Equal(t, shared.StatusCancelled, e.get(id).Status)
+	}
+	eventually(t, "no method left running", func() bool {
+		hs := e.h.Handlers()
+		return hs[0].Running == 0 && hs[0].Pool.Busy == 0
+	})
 }

@@ -27,6 +27,9 @@ type handler struct {
 	log      hclog.Logger
 	capacity int
 
+	// claimMu is held from a claim until its run is registered, so that
+	// a task of this node seen processing is either registered or stale.
+	claimMu   sync.Mutex
 	wakeCh    chan struct{} // buffered 1
 	stopCh    chan struct{}
 	stopOnce  sync.Once
@@ -123,16 +126,19 @@ func (hd *handler) fill() time.Duration {
 		default:
 		}
 		t := now()
+		hd.claimMu.Lock()
 		rec, err := h.st.Claim(ctx, hd.typ, t, h.opts.NodeID, t.Add(hd.lease()))
-		if err != nil {
-			hd.log.Error("claim failed", "error", err)
-			return claimRetry
-		}
-		if rec == nil {
+		if err != nil || rec == nil {
+			hd.claimMu.Unlock()
+			if err != nil {
+				hd.log.Error("claim failed", "error", err)
+				return claimRetry
+			}
 			break
 		}
 		hd.inflight.Add(1)
 		hd.startRun(rec)
+		hd.claimMu.Unlock()
 	}
 	if hd.inflight.Load() >= int64(hd.capacity) {
 		return h.opts.TaskInterval // a finished run wakes us

@@ -352,7 +352,7 @@ func (h *Host) stopTask(ctx context.Context, rawID string, want intent) error {
 			return fmt.Errorf("task %s: %w", id, err)
 		}
 		if rec.Status == shared.StatusProcessing {
-			if r := h.interrupt(id, want); r != nil {
+			if r := h.interrupt(rec, want); r != nil {
 				select {
 				case <-r.done:
 					return nil
@@ -381,10 +381,18 @@ func (h *Host) stopTask(ctx context.Context, rawID string, want intent) error {
 
 // interrupt asks a task running here to stop, for want, and returns its
 // run; nil if it is not running here.
-func (h *Host) interrupt(id string, want intent) *run {
+func (h *Host) interrupt(rec *store.Record, want intent) *run {
+	h.mu.Lock()
+	hd := h.handlers[rec.Type]
+	h.mu.Unlock()
+	if hd != nil && rec.LeaseOwner == h.opts.NodeID {
+		// A claim in flight registers its run before this returns.
+		hd.claimMu.Lock()
+		defer hd.claimMu.Unlock()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := h.running[id]
+	r := h.running[rec.ID]
 	if r == nil {
 		return nil
 	}

@@ -52,6 +52,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 type env struct {
 	t   *testing.T
 	h   *host.Host
+	st  *badgerstore.Store
 	dir string
 	rec *recorder
 }
@@ -78,14 +79,17 @@ func start(t *testing.T, dir string, opts ...func(*host.Options)) *env {
 	h, err := host.New(st, o)
 	require.NoError(t, err)
 	require.NoError(t, h.Start(context.Background()))
-	e := &env{t: t, h: h, dir: dir, rec: newRecorder()}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, h.Stop(ctx))
-		require.NoError(t, st.Close())
-	})
+	e := &env{t: t, h: h, st: st, dir: dir, rec: newRecorder()}
+	t.Cleanup(e.shutdown)
 	return e
+}
+
+// shutdown stops the host and closes its store; again is harmless.
+func (e *env) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(e.t, e.h.Stop(ctx))
+	require.NoError(e.t, e.st.Close())
 }
 
 // register registers method of the test worker as task type typ.
@@ -140,6 +144,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 type recorder struct {
 	mu       sync.Mutex
 	byTask   map[string][]shared.Task
+	events   []shared.Task // every call, in order
 	inFlight map[string]bool
 	overlap  bool
 	fail     func(shared.Task) error
@@ -161,6 +166,7 @@ func (r *recorder) callback(_ context.Context, t shared.Task) error {
 		r.mu.Lock()
 		r.inFlight[t.ID] = false
 		r.byTask[t.ID] = append(r.byTask[t.ID], t)
+		r.events = append(r.events, t)
 		r.mu.Unlock()
 	}()
 	if fail != nil {
@@ -175,6 +181,19 @@ func (r *recorder) statuses(id string) []shared.Status {
 	var out []shared.Status
 	for _, t := range r.byTask[id] {
 		out = append(out, t.Status)
+	}
+	return out
+}
+
+// order lists the tasks in the order they reached status.
+func (r *recorder) order(status shared.Status) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.events {
+		if t.Status == status {
+			out = append(out, t.ID)
+		}
 	}
 	return out
 }

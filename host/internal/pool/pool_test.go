@@ -602,12 +602,11 @@ func TestChecksumPinIsCheckedAtEveryStart(t *testing.T) {
 	callPID(t, p, `{}`)
 	eventually(t, "worker to stop", func() bool { return len(testplugin.Running(bin)) == 0 })
 
-	// Replace the binary behind the pool's back.
-	f, err := os.OpenFile(bin, os.O_APPEND|os.O_WRONLY, 0)
+	// Replace the binary behind the pool's back, as a deploy would.
+	b, err := os.ReadFile(bin)
 	require.NoError(t, err)
-	_, err = f.Write([]byte("tampered"))
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	require.NoError(t, os.WriteFile(bin+".new", append(b, "tampered"...), 0o755))
+	require.NoError(t, os.Rename(bin+".new", bin))
 
 	_, err = call(t, p, `{}`)
 	require.ErrorContains(t, err, "sha256 checksum no longer matches")
