@@ -184,9 +184,7 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 		h.mu.Lock()
 		delete(h.running, rec.ID)
 		h.mu.Unlock()
-		hd.inflight.Add(-1)
 		close(r.done)
-		hd.wake()
 		hd.runs.Done()
 	}()
 	req := pool.Request{Payload: rec.Payload, Task: shared.CallTask{
@@ -194,6 +192,10 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 		RetriesRemaining: rec.RetriesRemaining, ContextIDs: rec.ContextIDs,
 	}}
 	result, err := hd.pool.Call(ctx, req, func(p shared.Progress) { h.setProgress(r, p) })
+	// The worker is free again: the next task may start while this
+	// outcome is being made durable.
+	hd.inflight.Add(-1)
+	hd.wake()
 
 	h.mu.Lock()
 	want := r.intent

@@ -482,6 +482,9 @@ func (h *Host) settle(ctx context.Context, next *store.Record, from shared.Statu
 		return err
 	}
 	h.changed(next)
+	if next.Status == shared.StatusPending {
+		h.wake(next.Type) // due again: at once or after its retry interval
+	}
 	return nil
 }
 

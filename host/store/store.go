@@ -109,7 +109,10 @@ type Store interface {
 	// earliest (Due, then DateCreated, then ID), if it is due at or before
 	// now: in the same transaction it becomes processing, with Attempts
 	// incremented, DateModified = now and the lease set. It returns nil,
-	// nil when no task of that type is due.
+	// nil when no task of that type is due. Unlike the other writes, a
+	// claim need not be durable when Claim returns: one lost in a crash
+	// leaves the task pending, which is what recovery makes of a task
+	// interrupted while processing anyway.
 	Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time) (*Record, error)
 	// NextDue returns when the earliest pending task of type typ is due;
 	// ok is false when the type has no pending task.

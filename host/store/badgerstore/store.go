@@ -217,13 +217,15 @@ type dispatched struct {
 // conflicts with concurrent transactions; fn reports whether it wrote
 // anything. It returns once the change is on disk.
 func (s *Store) write(ctx context.Context, fn func(t *tx) (bool, error)) error {
-	return s.writeWith(ctx, nil, fn)
+	return s.writeWith(ctx, true, nil, fn)
 }
 
 // writeWith is write with a hook around each attempt: begin runs before
 // the transaction starts and returns what runs when the attempt is over,
-// told whether it succeeded (committed, or had nothing to commit).
-func (s *Store) writeWith(ctx context.Context, begin func() (end func(ok bool)), fn func(t *tx) (bool, error)) error {
+// told whether it succeeded (committed, or had nothing to commit). When
+// durable is false it returns once committed, without waiting for a sync
+// (the next sync covers it).
+func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end func(ok bool)), fn func(t *tx) (bool, error)) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -238,9 +240,13 @@ func (s *Store) writeWith(ctx context.Context, begin func() (end func(ok bool)),
 		if begin != nil {
 			end = begin()
 		}
+		syncer := s.syncer
+		if !durable {
+			syncer = nil
+		}
 		var epoch uint64
-		if s.syncer != nil {
-			epoch = s.syncer.enter()
+		if syncer != nil {
+			epoch = syncer.enter()
 		}
 		t := &tx{Txn: s.db.NewTransaction(true)}
 		wrote, err := fn(t)
@@ -257,8 +263,8 @@ func (s *Store) writeWith(ctx context.Context, begin func() (end func(ok bool)),
 		if end != nil {
 			end(err == nil)
 		}
-		if s.syncer != nil {
-			if serr := s.syncer.leave(epoch, committed); serr != nil {
+		if syncer != nil {
+			if serr := syncer.leave(epoch, committed); serr != nil {
 				return serr
 			}
 		}
@@ -432,7 +438,9 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 			unlock()
 		}
 	}
-	err := s.writeWith(ctx, begin, func(txn *tx) (bool, error) {
+	// Not durable: a claim lost in a crash leaves the task pending, which
+	// is what recovery makes of an interrupted claim anyway.
+	err := s.writeWith(ctx, false, begin, func(txn *tx) (bool, error) {
 		claimed = nil
 		var err error
 		first, err = firstKey(txn.Txn, prefix, floor)
