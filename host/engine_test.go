@@ -523,3 +523,54 @@ func TestCancelRightAfterCreateNeverLeavesMethodRunning(t *testing.T) {
 		return hs[0].Running == 0 && hs[0].Pool.Busy == 0
 	})
 }
+
+// observer records what the engine reports for metrics.
+type observer struct {
+	mu       sync.Mutex
+	created  map[string]int
+	started  int
+	outcomes []host.Outcome
+}
+
+func (o *observer) TasksCreated(typ string, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.created[typ] += n
+}
+
+func (o *observer) TaskStarted(string, time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.started++
+}
+
+func (o *observer) TaskFinished(_ string, out host.Outcome, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.outcomes = append(o.outcomes, out)
+}
+
+func TestObserverSeesEveryAttempt(t *testing.T) {
+	t.Parallel()
+	obs := &observer{created: map[string]int{}}
+	e := setup(t, func(o *host.Options) { o.Observer = obs })
+	e.register("fail", "fail")
+	e.register("echo", "echo")
+	_, err := e.h.CreateMany(context.Background(), []host.NewTask{
+		{Type: "echo", Payload: json.RawMessage(`1`)},
+		{Type: "echo", Payload: json.RawMessage(`2`)},
+	})
+	require.NoError(t, err)
+	id := e.create("fail", `{"message":"x"}`, host.CreateOptions{RetryCount: 1, RetryInterval: time.Millisecond})
+	e.waitStatus(id, shared.StatusFailed)
+	eventually(t, "every attempt to be reported", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.outcomes) == 4
+	})
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	require.Equal(t, map[string]int{"echo": 2, "fail": 1}, obs.created)
+	require.Equal(t, 4, obs.started)
+	require.ElementsMatch(t, []host.Outcome{host.OutcomeSuccess, host.OutcomeSuccess, host.OutcomeRetry, host.OutcomeFailed}, obs.outcomes)
+}

@@ -187,6 +187,8 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 		close(r.done)
 		hd.runs.Done()
 	}()
+	started := time.Now()
+	h.opts.Observer.TaskStarted(hd.typ, max(started.Sub(rec.Due()), 0))
 	req := pool.Request{Payload: rec.Payload, Task: shared.CallTask{
 		ID: rec.ID, Type: rec.Type, ThreadID: rec.ThreadID, Attempt: rec.Attempts,
 		RetriesRemaining: rec.RetriesRemaining, ContextIDs: rec.ContextIDs,
@@ -197,26 +199,29 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	hd.inflight.Add(-1)
 	hd.wake()
 
+	ran := time.Since(started)
 	h.mu.Lock()
 	want := r.intent
 	h.mu.Unlock()
-	if err := hd.finish(rec, want, result, err); err != nil {
+	outcome, err := hd.finish(rec, want, result, err)
+	h.opts.Observer.TaskFinished(hd.typ, outcome, ran)
+	if err != nil {
 		// The task stays processing; the next Start runs it again.
 		hd.log.Error("recording outcome failed", "task_id", rec.ID, "error", err)
 	}
 }
 
-// finish writes the outcome of an attempt.
-func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr error) error {
+// finish writes the outcome of an attempt and says what it was.
+func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr error) (Outcome, error) {
 	h := hd.h
 	ctx := context.Background()
 	if want == intentRemove {
 		err := h.st.Delete(ctx, rec.ID)
 		if err == nil || errors.Is(err, shared.ErrNotFound) {
 			h.closeWatchers(rec.ID, nil)
-			return nil
+			return OutcomeCancelled, nil
 		}
-		return err
+		return OutcomeCancelled, err
 	}
 
 	var te *shared.TaskError
@@ -231,7 +236,7 @@ func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr 
 		next.DateModified = now()
 		next.LeaseOwner, next.LeaseUntil = "", time.Time{}
 		hd.log.Debug("attempt did not complete; task requeued", "task_id", rec.ID, "reason", runErr)
-		return h.settle(ctx, &next, shared.StatusProcessing)
+		return OutcomeRequeued, h.settle(ctx, &next, shared.StatusProcessing)
 	}
 
 	t := now()
@@ -239,17 +244,21 @@ func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr 
 	next.DateModified = t
 	next.LeaseOwner, next.LeaseUntil = "", time.Time{}
 	next.Progress = nil
+	var outcome Outcome
 	switch {
 	case want == intentCancel:
+		outcome = OutcomeCancelled
 		next.Status = shared.StatusCancelled
 		next.DateCancelled = &t
 	case runErr == nil:
+		outcome = OutcomeSuccess
 		next.Status = shared.StatusSuccess
 		next.Result = result
 		next.Error = nil
 		next.RetriesRemaining, next.RetryInterval, next.DateNextProcess = nil, nil, nil
 		next.DateCompleted = &t
 	case !te.Permanent && next.RetriesRemaining != nil && *next.RetriesRemaining > 0:
+		outcome = OutcomeRetry
 		left := *next.RetriesRemaining - 1
 		due := t.Add(hd.retryInterval(&next))
 		next.Status = shared.StatusPending
@@ -257,11 +266,12 @@ func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr 
 		next.RetriesRemaining = &left
 		next.DateNextProcess = &due
 	default:
+		outcome = OutcomeFailed
 		next.Status = shared.StatusFailed
 		next.Error = te
 		next.DateCompleted = &t
 	}
-	return h.settle(ctx, &next, shared.StatusProcessing)
+	return outcome, h.settle(ctx, &next, shared.StatusProcessing)
 }
 
 func (hd *handler) retryInterval(rec *store.Record) time.Duration {

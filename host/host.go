@@ -202,13 +202,14 @@ func (h *Host) CreateMany(ctx context.Context, tasks []NewTask) ([]string, error
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	ids := make([]string, len(recs))
-	woken := make(map[string]bool)
+	perType := make(map[string]int)
 	for i, rec := range recs {
 		ids[i] = rec.ID
-		if !woken[rec.Type] {
-			woken[rec.Type] = true
-			h.wake(rec.Type)
-		}
+		perType[rec.Type]++
+	}
+	for typ, n := range perType {
+		h.opts.Observer.TasksCreated(typ, n)
+		h.wake(typ)
 	}
 	return ids, nil
 }

@@ -51,7 +51,40 @@ type Options struct {
 	MaxPayloadSize int
 	// Logger receives the host's logs; nil discards.
 	Logger hclog.Logger
+	// Observer, if set, is told what the engine does (for metrics).
+	Observer Observer
 }
+
+// Observer receives what the engine does, for metrics. Its methods are
+// called on the engine's hot path: they must be quick and never block.
+type Observer interface {
+	// TasksCreated: n tasks of type typ were stored.
+	TasksCreated(typ string, n int)
+	// TaskStarted: a task of typ began an attempt, wait after it was due.
+	TaskStarted(typ string, wait time.Duration)
+	// TaskFinished: an attempt of a task of typ ended after running for d,
+	// with outcome one of the Outcome constants.
+	TaskFinished(typ string, outcome Outcome, d time.Duration)
+}
+
+// Outcome is how an attempt ended.
+type Outcome string
+
+// The outcomes of an attempt.
+const (
+	OutcomeSuccess   Outcome = "success"
+	OutcomeRetry     Outcome = "retry"     // failed, will run again
+	OutcomeFailed    Outcome = "failed"    // failed for good
+	OutcomeCancelled Outcome = "cancelled" // cancelled or removed while running
+	OutcomeRequeued  Outcome = "requeued"  // interrupted by a stop; runs again
+)
+
+// nopObserver is the Observer of a host without one.
+type nopObserver struct{}
+
+func (nopObserver) TasksCreated(string, int)                    {}
+func (nopObserver) TaskStarted(string, time.Duration)           {}
+func (nopObserver) TaskFinished(string, Outcome, time.Duration) {}
 
 func (o Options) validate() (Options, error) {
 	if o.NodeID == "" {
@@ -92,6 +125,9 @@ func (o Options) validate() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	return o, nil
 }
