@@ -25,6 +25,7 @@ build: ## build the host into bin/ and every plugin and example into bin/plugins
 	@for d in $(PLUGINS) $(EXAMPLES); do \
 		echo "build $$d"; $(GO) build -o $(BIN)/plugins/$$(basename $$d) ./$$d || exit 1; \
 	done
+	@chmod go-w $(BIN)/plugins/* # the host refuses plugins others may write
 
 .PHONY: run
 run: build ## build everything and start the host on 127.0.0.1:7474 with the example plugins

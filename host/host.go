@@ -109,6 +109,11 @@ func (h *Host) RegisterHandler(ctx context.Context, typ, pluginPath, method stri
 		IdleShutdownTimeout: opts.IdleShutdownTimeout,
 		ExecutionTimeout:    opts.ExecutionTimeout,
 		SHA256:              opts.SHA256,
+		MaxTasksPerWorker:   opts.MaxTasksPerWorker,
+		MemoryLimit:         opts.MemoryLimit,
+		Env:                 opts.Env,
+		DisableMTLS:         opts.DisableMTLS,
+		MaxResultSize:       h.opts.MaxResultSize,
 		Logger:              h.opts.Logger,
 	})
 	if err != nil {

@@ -53,6 +53,9 @@ type Options struct {
 	Logger hclog.Logger
 	// Observer, if set, is told what the engine does (for metrics).
 	Observer Observer
+	// MaxResultSize bounds a task's result in bytes; a bigger one fails
+	// the attempt with ResultTooLarge. 0 means 16 MiB.
+	MaxResultSize int
 }
 
 // Observer receives what the engine does, for metrics. Its methods are
@@ -126,6 +129,12 @@ func (o Options) validate() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
+	switch {
+	case o.MaxResultSize < 0:
+		return o, fmt.Errorf("%w: max result size %d must not be negative", shared.ErrInvalidArgument, o.MaxResultSize)
+	case o.MaxResultSize == 0:
+		o.MaxResultSize = pool.DefaultMaxResultSize
+	}
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
@@ -154,6 +163,19 @@ type HandlerOptions struct {
 	// WorkDir is the workers' working directory, against which the plugin
 	// resolves relative paths in Config; empty means the host's.
 	WorkDir string
+	// MaxTasksPerWorker replaces a worker after that many tasks; 0 means
+	// never.
+	MaxTasksPerWorker int
+	// MemoryLimit, in bytes, kills a worker whose resident memory passes
+	// it while it runs a task (the attempt fails MemoryLimitExceeded); Go
+	// plugins also get GOMEMLIMIT a little below it. 0 means none.
+	MemoryLimit int64
+	// Env is the plugin's whole environment: the host's own variables
+	// (its secrets above all) never reach a plugin.
+	Env map[string]string
+	// DisableMTLS turns off the automatic mutual TLS between the host and
+	// its plugins (on by default).
+	DisableMTLS bool
 }
 
 // StateChangeFunc is called after every transition of a task of the

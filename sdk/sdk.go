@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/taskhost/taskhost/shared"
 )
@@ -149,6 +150,10 @@ func shortStack(stack []byte, frames int) string {
 	return strings.Join(out, "\n")
 }
 
+// maxMessage bounds one gRPC message either way; the host applies its own,
+// smaller limits to payloads and results.
+const maxMessage = 1 << 30
+
 // Serve runs the plugin: it speaks the taskhost handshake on stdio and
 // serves methods until the host stops it. Call it from main; it does not
 // return in a plugin started by the host.
@@ -163,7 +168,10 @@ func Serve(methods Methods) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  shared.Handshake(),
 		VersionedPlugins: shared.VersionedPlugins(NewWorker(methods, logger)),
-		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger:           logger,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			// Payloads are bounded by the host, not by gRPC's 4 MiB default.
+			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))...)
+		},
+		Logger: logger,
 	})
 }

@@ -20,6 +20,8 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrPayloadTooLarge: a payload exceeds the configured limit.
 	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrResultTooLarge: a plugin's answer exceeds the host's limit.
+	ErrResultTooLarge = errors.New("result too large")
 )
 
 // Names of the errors the host itself gives a task. A plugin's own errors
@@ -33,6 +35,8 @@ const (
 	ErrorNameMethodNotFound   = "MethodNotFound"
 	ErrorNameInvalidPayload   = "InvalidPayload"
 	ErrorNameInvalidResult    = "InvalidResult"
+	ErrorNameResultTooLarge   = "ResultTooLarge"
+	ErrorNameMemoryLimit      = "MemoryLimitExceeded"
 	ErrorNameDefault          = "Error"
 )
 

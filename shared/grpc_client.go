@@ -66,13 +66,17 @@ func (c *GRPCClient) WatchProgress(ctx context.Context, fn func(ProgressEvent)) 
 	}
 }
 
-// translate maps a transport failure of a dead plugin to ErrWorkerExited.
+// translate maps a transport failure of a dead plugin to ErrWorkerExited
+// and an answer over the receive limit to ErrResultTooLarge.
 func (c *GRPCClient) translate(err error) error {
 	if c.doneCtx.Err() != nil {
 		return fmt.Errorf("%w: %v", ErrWorkerExited, err)
 	}
-	if code := status.Code(err); code == codes.Unavailable {
+	switch status.Code(err) {
+	case codes.Unavailable:
 		return fmt.Errorf("%w: %v", ErrWorkerExited, err)
+	case codes.ResourceExhausted:
+		return fmt.Errorf("%w: %v", ErrResultTooLarge, err)
 	}
 	return err
 }

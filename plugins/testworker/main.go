@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/taskhost/taskhost/sdk"
@@ -47,7 +50,7 @@ func main() {
 	var counter atomic.Int64
 	// go-plugin forwards os.Stderr over gRPC once serving; the process's
 	// own stderr is where a host looks for why a worker died.
-	rawStderr := os.Stderr
+	rawStderr, rawStdout := os.Stderr, os.Stdout
 	sdk.Serve(sdk.Methods{
 		"initialise": sdk.Func(func(ctx context.Context, _ sdk.Task, c Config) (none, error) {
 			if c.FailInitialise {
@@ -122,6 +125,54 @@ func main() {
 			case <-ctx.Done():
 				return t.Attempt, ctx.Err()
 			}
+		}),
+		"segv": sdk.Func(func(context.Context, sdk.Task, none) (none, error) {
+			// A nil dereference on a goroutine of its own, out of the SDK's
+			// reach: the runtime kills the process with SIGSEGV's panic.
+			done := make(chan struct{})
+			go func() {
+				var p *failPayload
+				_ = p.Message
+				close(done)
+			}()
+			<-done
+			return none{}, nil
+		}),
+		"garbage": sdk.Func(func(context.Context, sdk.Task, none) (string, error) {
+			// Raw bytes on the process's real stdout, which carried the
+			// go-plugin handshake.
+			_, err := rawStdout.Write([]byte("\x00\xff garbage 1|2|tcp|nonsense\n{not json\n"))
+			return "wrote garbage", err
+		}),
+		"closeconn": sdk.Func(func(context.Context, sdk.Task, none) (none, error) {
+			// Close every socket the process has: the gRPC connection
+			// goes away under the call.
+			entries, _ := os.ReadDir("/proc/self/fd")
+			for _, e := range entries {
+				target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+				if fd, err := strconv.Atoi(e.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+					_ = syscall.Close(fd)
+				}
+			}
+			select {} // the host must notice on its own
+		}),
+		"big": sdk.Func(func(_ context.Context, _ sdk.Task, p struct{ Bytes int }) (string, error) {
+			return strings.Repeat("x", p.Bytes), nil
+		}),
+		"env": sdk.Func(func(context.Context, sdk.Task, none) ([]string, error) {
+			return os.Environ(), nil
+		}),
+		"alloc": sdk.Func(func(ctx context.Context, _ sdk.Task, p struct{ MB, HoldMS int }) (int, error) {
+			// Touch every page so that it counts as resident.
+			buf := make([]byte, p.MB<<20)
+			for i := 0; i < len(buf); i += 4096 {
+				buf[i] = 1
+			}
+			select {
+			case <-time.After(time.Duration(p.HoldMS) * time.Millisecond):
+			case <-ctx.Done():
+			}
+			return len(buf) >> 20, nil
 		}),
 		"task": sdk.Func(func(_ context.Context, t sdk.Task, _ none) (sdk.Task, error) {
 			return t, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,9 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultCancelGrace     = 5 * time.Second
 	DefaultStartTimeout    = 30 * time.Second
+	DefaultMaxResultSize   = 16 << 20
+	// MemorySampleInterval is how often a busy worker's memory is read.
+	MemorySampleInterval = 100 * time.Millisecond
 )
 
 // Config describes one handler's workers.
@@ -64,6 +68,22 @@ type Config struct {
 	// StartTimeout bounds spawn, handshake and initialise; 0 means
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
+	// MaxTasksPerWorker replaces a worker after it has served that many
+	// calls; 0 means never.
+	MaxTasksPerWorker int
+	// MemoryLimit, in bytes, kills a worker whose resident memory goes
+	// above it while it runs a call (sampled every MemorySampleInterval);
+	// Go plugins also get GOMEMLIMIT a little below it. 0 means none.
+	MemoryLimit int64
+	// Env is the plugin's whole environment (besides what go-plugin
+	// itself passes): the host's own variables never reach it.
+	Env map[string]string
+	// DisableMTLS turns off go-plugin's automatic mutual TLS on the
+	// host-plugin channel (on by default).
+	DisableMTLS bool
+	// MaxResultSize bounds a method's JSON result in bytes; 0 means
+	// DefaultMaxResultSize.
+	MaxResultSize int
 	// Logger receives the pool's and the plugins' logs; nil discards.
 	Logger hclog.Logger
 }
@@ -97,7 +117,7 @@ type Pool struct {
 }
 
 type counters struct {
-	calls, crashes, timeouts, kills, spawns, spawnFailures uint64
+	calls, crashes, timeouts, kills, spawns, spawnFailures, recycled, memoryKills uint64
 }
 
 type waiter struct {
@@ -172,6 +192,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = DefaultStartTimeout
+	}
+	if c.MaxResultSize <= 0 {
+		c.MaxResultSize = DefaultMaxResultSize
+	}
+	if c.MaxTasksPerWorker < 0 {
+		return c, fmt.Errorf("%w: handler %q: max tasks per worker %d: want 0 (no limit) or more",
+			shared.ErrInvalidArgument, c.Type, c.MaxTasksPerWorker)
+	}
+	if c.MemoryLimit < 0 {
+		return c, fmt.Errorf("%w: handler %q: memory limit %d must not be negative", shared.ErrInvalidArgument, c.Type, c.MemoryLimit)
+	}
+	for k := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return c, fmt.Errorf("%w: handler %q: env name %q: want a name without '=' or NUL", shared.ErrInvalidArgument, c.Type, k)
+		}
 	}
 	return c, nil
 }
@@ -340,6 +375,10 @@ func (p *Pool) release(w *worker) {
 	defer p.mu.Unlock()
 	switch {
 	case p.closed:
+		p.retireLocked(w)
+	case p.cfg.MaxTasksPerWorker > 0 && w.calls.Load() >= uint64(p.cfg.MaxTasksPerWorker):
+		p.log.Debug("recycling worker", "worker", w.id, "pid", w.pid, "calls", w.calls.Load())
+		p.stats.recycled++
 		p.retireLocked(w)
 	case p.waiters.Len() > 0:
 		if p.sys.shouldYield(p) {
@@ -537,6 +576,10 @@ type Stats struct {
 	Kills         uint64 `json:"kills"`
 	Spawns        uint64 `json:"spawns"`
 	SpawnFailures uint64 `json:"spawnFailures"`
+	// Recycled counts workers replaced after MaxTasksPerWorker calls;
+	// MemoryKills those killed over MemoryLimit.
+	Recycled    uint64 `json:"recycled"`
+	MemoryKills uint64 `json:"memoryKills"`
 }
 
 // WorkerStats describes one live worker.
@@ -561,6 +604,7 @@ func (p *Pool) Stats() Stats {
 		Starting: p.starting, Waiting: p.waiters.Len(),
 		Calls: p.stats.calls, Crashes: p.stats.crashes, Timeouts: p.stats.timeouts,
 		Kills: p.stats.kills, Spawns: p.stats.spawns, SpawnFailures: p.stats.spawnFailures,
+		Recycled: p.stats.recycled, MemoryKills: p.stats.memoryKills,
 	}
 	for w := range p.all {
 		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: !idle[w], Calls: w.calls.Load()})

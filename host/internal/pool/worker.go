@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/taskhost/taskhost/shared"
 )
@@ -34,6 +36,7 @@ const (
 	killCancel
 	killClosed
 	killUnresponsive
+	killMemory
 )
 
 // worker is one plugin process.
@@ -61,13 +64,20 @@ type worker struct {
 	callID    uint64 // the running call, 0 when none
 	killTimer *time.Timer
 	reason    killReason
+	rssSeen   int64 // the RSS that broke the memory limit
 }
 
 // spawn starts a plugin process, completes the handshake and, when
 // initialise is set, runs the handler's initialise method on it.
 func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, error) {
+	// Checked at every start, not only at registration: the binary may
+	// have been replaced since.
+	if err := checkBinary(p.cfg.Path); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(p.cfg.Path)
 	cmd.Dir = p.cfg.Dir
+	cmd.Env = p.env()
 	// Own process group, so that stopping a worker stops whatever it
 	// started; and SIGKILL when the host dies, so no worker outlives it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -91,6 +101,13 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		SyncStdout:       &lineLogger{log: log, stream: "stdout"},
 		SyncStderr:       &lineLogger{log: log, stream: "stderr", tail: tail},
 		StartTimeout:     p.cfg.StartTimeout,
+		SkipHostEnv:      true,
+		AutoMTLS:         !p.cfg.DisableMTLS,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			// A result a little over the limit is still read, so that the
+			// error can say by how much; gRPC refuses anything bigger.
+			grpc.MaxCallRecvMsgSize(p.cfg.MaxResultSize + resultSlack),
+		)},
 	})
 	rpcClient, err := client.Client()
 	if err != nil {
@@ -150,14 +167,8 @@ func (p *Pool) probe(ctx context.Context) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: handler %q: "+format, append([]any{shared.ErrInvalidArgument, p.cfg.Type}, args...)...)
 	}
-	info, err := os.Stat(p.cfg.Path)
-	switch {
-	case err != nil:
-		return fail("plugin binary: %v", err)
-	case !info.Mode().IsRegular():
-		return fail("plugin %s is not a regular file", p.cfg.Path)
-	case info.Mode().Perm()&0o111 == 0:
-		return fail("plugin %s is not executable (mode %v)", p.cfg.Path, info.Mode().Perm())
+	if err := checkBinary(p.cfg.Path); err != nil {
+		return fail("%v", err)
 	}
 	if p.cfg.SHA256 != "" {
 		want, err := hex.DecodeString(p.cfg.SHA256)
@@ -193,6 +204,43 @@ func (p *Pool) probe(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// resultSlack is what gRPC may receive beyond MaxResultSize: the rest of
+// the response message around the result.
+const resultSlack = 64 << 10
+
+// checkBinary refuses a plugin binary that is missing, not a regular
+// executable file, or writable by anyone but its owner (anyone who can
+// write it can run code as the host's plugins).
+func checkBinary(path string) error {
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("plugin binary: %v", err)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("plugin %s is not a regular file", path)
+	case info.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("plugin %s is not executable (mode %v)", path, info.Mode().Perm())
+	case info.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("plugin %s is writable by its group or others (mode %v): refusing to run it", path, info.Mode().Perm())
+	}
+	return nil
+}
+
+// env is the plugin's environment: exactly Config.Env, plus GOMEMLIMIT a
+// little below the memory limit so that a Go plugin's GC works harder
+// before the watchdog kills it.
+func (p *Pool) env() []string {
+	env := make([]string, 0, len(p.cfg.Env)+1)
+	for k, v := range p.cfg.Env {
+		env = append(env, k+"="+v)
+	}
+	if _, set := p.cfg.Env["GOMEMLIMIT"]; !set && p.cfg.MemoryLimit > 0 {
+		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", p.cfg.MemoryLimit*9/10))
+	}
+	slices.Sort(env)
+	return env
 }
 
 func fileSHA256(path string) (string, error) {
@@ -249,9 +297,11 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	if p.cfg.ExecutionTimeout > 0 {
 		w.armKill(callID, killTimeout, p.cfg.ExecutionTimeout+p.cfg.CancelGrace)
 	}
+	stopWatch := w.watchMemory(callID, p.cfg.MemoryLimit)
 	start := time.Now()
 	out, err := w.rpc.Invoke(w.ctx, call)
 	elapsed := time.Since(start)
+	stopWatch()
 	stopCancel()
 	reason := w.endCall()
 	// Reports sent before the method returned are delivered before the
@@ -266,11 +316,18 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	w.calls.Add(1)
 	p.count(func(c *counters) { c.calls++ })
 
+	if errors.Is(err, shared.ErrResultTooLarge) && reason == killNone {
+		// The answer was refused; the worker itself is fine.
+		return nil, p.resultTooLarge(-1), true
+	}
 	if err != nil {
 		return nil, p.lostWorker(w, reason, err), false
 	}
 	healthy = reason == killNone
 	if out.Error == nil {
+		if len(out.Result) > p.cfg.MaxResultSize {
+			return nil, p.resultTooLarge(len(out.Result)), healthy
+		}
 		return out.Result, nil, healthy
 	}
 	te := out.Error
@@ -285,6 +342,67 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 		}
 	}
 	return nil, te, healthy
+}
+
+func (p *Pool) resultTooLarge(size int) error {
+	got := "more"
+	if size >= 0 {
+		got = fmt.Sprintf("%d", size)
+	}
+	return &shared.TaskError{Name: shared.ErrorNameResultTooLarge, Message: fmt.Sprintf(
+		"method %q returned %s bytes: the result limit is %d bytes", p.cfg.Method, got, p.cfg.MaxResultSize)}
+}
+
+// watchMemory kills the worker if its resident memory goes above limit
+// while call id runs; the returned func stops watching.
+func (w *worker) watchMemory(id uint64, limit int64) (stop func()) {
+	if limit <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(MemorySampleInterval)
+		defer t.Stop()
+		for {
+			rss, err := residentBytes(w.pid)
+			if err == nil && rss > limit {
+				w.mu.Lock()
+				live := w.callID == id
+				if live && w.reason == killNone {
+					w.reason, w.rssSeen = killMemory, rss
+				}
+				w.mu.Unlock()
+				if live {
+					w.log.Warn("killing worker over its memory limit", "rss", rss, "limit", limit)
+					w.kill()
+				}
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// residentBytes reads a process's resident set size from /proc.
+func residentBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0, fmt.Errorf("statm of %d: %q", pid, b)
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return pages * int64(os.Getpagesize()), nil
 }
 
 // lostWorker names the failure of a call whose worker stopped answering.
@@ -316,6 +434,14 @@ func (p *Pool) lostWorker(w *worker, reason killReason, rpcErr error) error {
 		p.count(func(c *counters) { c.kills++ })
 		return &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf(
 			"method %q was still running when the pool closed; worker pid %d killed", method, w.pid)}
+	case killMemory:
+		p.count(func(c *counters) { c.memoryKills++ })
+		w.mu.Lock()
+		rss := w.rssSeen
+		w.mu.Unlock()
+		return &shared.TaskError{Name: shared.ErrorNameMemoryLimit, Message: fmt.Sprintf(
+			"worker pid %d used %d MiB of memory during method %q, over its limit of %d MiB; killed",
+			w.pid, rss>>20, method, p.cfg.MemoryLimit>>20)}
 	case killUnresponsive:
 		p.count(func(c *counters) { c.crashes++ })
 		return &shared.TaskError{Name: shared.ErrorNameWorkerCrashed, Message: fmt.Sprintf(
@@ -391,7 +517,7 @@ func (w *worker) armKill(id uint64, reason killReason, d time.Duration) {
 }
 
 func (r killReason) String() string {
-	return [...]string{"none", "execution timeout", "cancel grace expired", "pool closed", "unresponsive"}[r]
+	return [...]string{"none", "execution timeout", "cancel grace expired", "pool closed", "unresponsive", "memory limit"}[r]
 }
 
 func (w *worker) setKillReason(r killReason) {

@@ -19,6 +19,11 @@ func Build(dir, name string) (string, error) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build plugin %s: %v\n%s", name, err, b)
 	}
+	// The host refuses group- or world-writable plugins, whatever the
+	// umask made of this one.
+	if err := os.Chmod(out, 0o755); err != nil {
+		return "", err
+	}
 	return out, nil
 }
 
