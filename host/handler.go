@@ -170,7 +170,7 @@ func (hd *handler) startRun(rec *store.Record) {
 	h.mu.Lock()
 	h.running[rec.ID] = r
 	h.mu.Unlock()
-	h.changed(rec)
+	h.transition(hd.typ)(rec)
 	hd.runs.Add(1)
 	go hd.execute(ctx, r)
 }
@@ -293,16 +293,40 @@ func (h *Host) setProgress(r *run, p shared.Progress) {
 
 // callbackQueue runs a handler's state-change callback on one goroutine,
 // in the order the transitions happened, so that the calls for one task
-// never overlap or reorder. It never blocks the engine.
+// never overlap or reorder. A transition takes its place in the queue
+// before it is written (reserve) and is filled in once written; the
+// engine never waits for a callback.
 type callbackQueue struct {
 	fn  StateChangeFunc
 	log hclog.Logger
 
 	mu      sync.Mutex
-	items   []shared.Task
+	items   []*callbackSlot
 	signal  chan struct{} // buffered 1
 	closed  bool
 	drained chan struct{}
+}
+
+// callbackSlot is a place in the queue: task is set (or skip) before
+// filled is closed.
+type callbackSlot struct {
+	filled chan struct{}
+	task   shared.Task
+	skip   bool
+}
+
+// fill completes a slot with the task's new state, or drops it (nil).
+// A nil slot (no callback) is fine.
+func (s *callbackSlot) fill(t *shared.Task) {
+	if s == nil {
+		return
+	}
+	if t == nil {
+		s.skip = true
+	} else {
+		s.task = *t
+	}
+	close(s.filled)
 }
 
 func newCallbackQueue(fn StateChangeFunc, log hclog.Logger) *callbackQueue {
@@ -315,21 +339,25 @@ func newCallbackQueue(fn StateChangeFunc, log hclog.Logger) *callbackQueue {
 	return q
 }
 
-func (q *callbackQueue) push(t shared.Task) {
+// reserve takes the next place in the queue; nil when there is no
+// callback or the queue is closed.
+func (q *callbackQueue) reserve() *callbackSlot {
 	if q.fn == nil {
-		return
+		return nil
 	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return
+		return nil
 	}
-	q.items = append(q.items, t)
+	s := &callbackSlot{filled: make(chan struct{})}
+	q.items = append(q.items, s)
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
 	default:
 	}
+	return s
 }
 
 // close runs what is queued, then stops.
@@ -350,23 +378,24 @@ func (q *callbackQueue) close() {
 func (q *callbackQueue) loop() {
 	defer close(q.drained)
 	for range q.signal {
-		q.mu.Lock()
-		items := q.items
-		q.items = nil
-		closed := q.closed
-		q.mu.Unlock()
-		for _, t := range items {
-			q.call(t)
-		}
-		if closed {
+		for {
 			q.mu.Lock()
-			rest := q.items
+			items := q.items
 			q.items = nil
+			closed := q.closed
 			q.mu.Unlock()
-			for _, t := range rest {
-				q.call(t)
+			if len(items) == 0 {
+				if closed {
+					return
+				}
+				break
 			}
-			return
+			for _, s := range items {
+				<-s.filled
+				if !s.skip {
+					q.call(s.task)
+				}
+			}
 		}
 	}
 }

@@ -444,16 +444,19 @@ func (h *Host) Retry(ctx context.Context, rawID string) error {
 		next.DateModified = t
 		next.DateNextProcess = &t
 		next.DateCompleted, next.DateRetainUntil = nil, nil
-		err = h.st.Update(ctx, &next, rec.Status)
-		if errors.Is(err, store.ErrConflict) {
-			continue
+		report := func(*store.Record) {}
+		if rec.Status == shared.StatusFailed {
+			report = h.transition(rec.Type)
 		}
+		err = h.st.Update(ctx, &next, rec.Status)
 		if err != nil {
+			report(nil)
+			if errors.Is(err, store.ErrConflict) {
+				continue
+			}
 			return fmt.Errorf("retry task %s: %w", id, err)
 		}
-		if rec.Status == shared.StatusFailed {
-			h.changed(&next)
-		}
+		report(&next)
 		h.wake(rec.Type)
 		return nil
 	}
@@ -464,6 +467,7 @@ func (h *Host) Retry(ctx context.Context, rawID string) error {
 // retention to terminal states: retainFor 0 removes it, -1 keeps it, N
 // keeps it until DateModified + N. Then it reports the change.
 func (h *Host) settle(ctx context.Context, next *store.Record, from shared.Status) error {
+	report := h.transition(next.Type)
 	var err error
 	if next.Status.Terminal() {
 		next.DateRetainUntil = nil
@@ -485,29 +489,42 @@ func (h *Host) settle(ctx context.Context, next *store.Record, from shared.Statu
 		err = h.st.Update(ctx, next, from)
 	}
 	if err != nil {
+		report(nil)
 		return err
 	}
-	h.changed(next)
+	report(next)
 	if next.Status == shared.StatusPending {
 		h.wake(next.Type) // due again: at once or after its retry interval
 	}
 	return nil
 }
 
-// changed reports a transition: to the handler's state-change callback
-// and to watchers.
-func (h *Host) changed(rec *store.Record) {
-	t := rec.Task
+// transition reserves the next place in the order of a type's
+// state-change callbacks, for a transition about to be written. Call it
+// before the write, so that a transition that follows it (a claim of a
+// task just made pending) cannot be reported first; then call the
+// returned func with the new state once it is written, or with nil if it
+// was not.
+func (h *Host) transition(typ string) func(*store.Record) {
 	h.mu.Lock()
-	hd := h.handlers[t.Type]
+	hd := h.handlers[typ]
 	h.mu.Unlock()
+	var slot *callbackSlot
 	if hd != nil {
-		hd.callbacks.push(t)
+		slot = hd.callbacks.reserve()
 	}
-	if t.Status.Terminal() {
-		h.closeWatchers(t.ID, &t)
-	} else {
-		h.publish(t)
+	return func(rec *store.Record) {
+		if rec == nil {
+			slot.fill(nil)
+			return
+		}
+		t := rec.Task
+		slot.fill(&t)
+		if t.Status.Terminal() {
+			h.closeWatchers(t.ID, &t)
+		} else {
+			h.publish(t)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -113,7 +114,11 @@ type Pool struct {
 	queued   int // slot requests queued at the system
 	closed   bool
 	drained  chan struct{} // closed when closed and no worker is left
-	stats    counters
+	// aborted is cancelled when Close runs out of time: every running
+	// call is then cancelled as if by its caller.
+	aborted context.Context
+	abort   context.CancelFunc
+	stats   counters
 }
 
 type counters struct {
@@ -145,6 +150,7 @@ func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
 		all:     make(map[*worker]struct{}),
 		drained: make(chan struct{}),
 	}
+	p.aborted, p.abort = context.WithCancel(context.Background())
 	p.max = cfg.MaxWorkerCount
 	if p.max < 0 || p.max > sys.Cap() {
 		p.max = sys.Cap()
@@ -218,8 +224,8 @@ func (p *Pool) Max() int { return p.max }
 // result. onProgress, if not nil, receives the method's progress reports.
 //
 // A failed attempt returns a *shared.TaskError: the plugin's own error, or
-// one named WorkerCrashed, ExecutionTimeout, Cancelled, Panic or
-// InitialiseFailed. Any other error (ctx's, shared.ErrClosed) means the
+// one named WorkerCrashed, ExecutionTimeout, Cancelled, Panic,
+// InitialiseFailed or WorkerStartFailed. Any other error (ctx's, shared.ErrClosed) means the
 // method never started.
 func (p *Pool) Call(ctx context.Context, req Request, onProgress func(shared.Progress)) (json.RawMessage, error) {
 	w, err := p.acquire(ctx)
@@ -351,7 +357,12 @@ func (p *Pool) start() {
 		p.stats.spawnFailures++
 		p.log.Error("worker failed to start", "worker", id, "error", err)
 		p.sys.release(p)
-		p.grantLocked(grant{err: err})
+		// The waiter's attempt fails with a task error, as Call promises:
+		// a bare error would tell the engine the method never started
+		// (as when the pool closes), and it would requeue the task at once
+		// without using a retry, to fail the same way again, in a loop
+		// for as long as the binary stays missing or broken.
+		p.grantLocked(grant{err: startError(err)})
 		p.pumpLocked()
 		p.checkDrainedLocked()
 		return
@@ -367,6 +378,16 @@ func (p *Pool) start() {
 		p.idleLocked(w)
 	}
 	p.pumpLocked()
+}
+
+// startError is the task error of a call whose worker failed to start:
+// InitialiseFailed as it is, anything else (binary missing, replaced,
+// refused, failed handshake) WorkerStartFailed.
+func startError(err error) *shared.TaskError {
+	if te, ok := errors.AsType[*shared.TaskError](err); ok {
+		return te
+	}
+	return &shared.TaskError{Name: shared.ErrorNameWorkerStart, Message: "could not start a worker: " + err.Error()}
 }
 
 // release takes back a worker whose call ended normally.
@@ -544,16 +565,9 @@ func (p *Pool) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	p.mu.Lock()
-	busy := make([]*worker, 0, len(p.all))
-	for w := range p.all {
-		busy = append(busy, w)
-	}
-	p.mu.Unlock()
-	for _, w := range busy {
-		w.setKillReason(killClosed)
-		w.kill()
-	}
+	// Out of time: cancel the running methods' contexts; a method that
+	// does not return within CancelGrace loses its worker (run arms that).
+	p.abort()
 	<-p.drained
 	return ctx.Err()
 }

@@ -633,12 +633,30 @@ func TestCloseWaitsForRunningCallsThenKills(t *testing.T) {
 	defer cancel()
 	require.ErrorIs(t, p.Close(ctx), context.DeadlineExceeded)
 	require.NoError(t, <-short, "a call that finishes within the close deadline succeeds")
-	requireTaskError(t, <-long, shared.ErrorNameCancelled, "pool closed")
+	requireTaskError(t, <-long, shared.ErrorNameCancelled, "the pool closed before it finished", "context canceled")
 	require.Empty(t, testplugin.Running(bin))
-	require.Len(t, readRecord(t, record)["shutdown"], 1, "the worker that finished got its shutdown method")
+	require.Len(t, readRecord(t, record)["shutdown"], 2, "both workers got their shutdown method")
 
 	_, err = call(t, p, `{}`)
 	require.ErrorIs(t, err, shared.ErrClosed)
+}
+
+func TestCloseKillsMethodThatIgnoresCancellation(t *testing.T) {
+	t.Parallel()
+	bin := ownBinary(t)
+	cfg := setup(t)
+	cfg.Path, cfg.Method = bin, "hang"
+	p, err := New(context.Background(), NewSystem(1), cfg)
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() { _, err := call(t, p, `{}`); errc <- err }()
+	eventually(t, "the call to run", func() bool { return p.Stats().Busy == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, p.Close(ctx), context.DeadlineExceeded)
+	requireTaskError(t, <-errc, shared.ErrorNameCancelled, "still running when the pool closed", "killed")
+	require.Empty(t, testplugin.Running(bin))
 }
 
 func TestStatsCountCalls(t *testing.T) {

@@ -286,14 +286,19 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 		ID: callID, Method: p.cfg.Method, Payload: req.Payload, Task: req.Task,
 		Timeout: p.cfg.ExecutionTimeout,
 	}
-	// Cancelling ctx asks the method to stop; a method that has not
-	// returned after the grace period loses its worker.
-	stopCancel := context.AfterFunc(ctx, func() {
-		cctx, cancel := context.WithTimeout(w.ctx, time.Second)
-		_, _ = w.rpc.Cancel(cctx, callID)
-		cancel()
-		w.armKill(callID, killCancel, p.cfg.CancelGrace)
-	})
+	// Cancelling ctx (or a Close that ran out of time) asks the method to
+	// stop; a method that has not returned after the grace period loses
+	// its worker.
+	interrupt := func(reason killReason) func() {
+		return func() {
+			cctx, cancel := context.WithTimeout(w.ctx, time.Second)
+			_, _ = w.rpc.Cancel(cctx, callID)
+			cancel()
+			w.armKill(callID, reason, p.cfg.CancelGrace)
+		}
+	}
+	stopCancel := context.AfterFunc(ctx, interrupt(killCancel))
+	stopAbort := context.AfterFunc(p.aborted, interrupt(killClosed))
 	if p.cfg.ExecutionTimeout > 0 {
 		w.armKill(callID, killTimeout, p.cfg.ExecutionTimeout+p.cfg.CancelGrace)
 	}
@@ -303,6 +308,7 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	elapsed := time.Since(start)
 	stopWatch()
 	stopCancel()
+	stopAbort()
 	reason := w.endCall()
 	// Reports sent before the method returned are delivered before the
 	// call is over; the bound only matters if the watch broke.
@@ -334,6 +340,9 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	switch {
 	case ctx.Err() != nil:
 		te = &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf("method %q cancelled: %s", p.cfg.Method, te.Message)}
+	case p.aborted.Err() != nil:
+		te = &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf(
+			"method %q cancelled: the pool closed before it finished: %s", p.cfg.Method, te.Message)}
 	case p.cfg.ExecutionTimeout > 0 && elapsed >= p.cfg.ExecutionTimeout:
 		p.count(func(c *counters) { c.timeouts++ })
 		te = &shared.TaskError{
