@@ -29,3 +29,9 @@ func validateName(what, s string) error {
 	}
 	return nil
 }
+
+// ValidateTaskType checks a task type name as Create and RegisterHandler
+// do, so that a caller can refuse a bad one early (a config file at load).
+func ValidateTaskType(typ string) error {
+	return validateName("task type", typ)
+}

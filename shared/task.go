@@ -149,50 +149,114 @@ func (t *Task) UnmarshalJSON(b []byte) error {
 
 // ScheduledTaskTime is one trigger rule of a scheduled task (twin's
 // IScheduledTaskTime). NextTriggerTime is milliseconds since the epoch in
-// JSON. Without intervals the rule fires once.
+// JSON. Without intervals and cron the rule fires once.
 type ScheduledTaskTime struct {
-	NextTriggerTime *time.Time `json:"-"`
-	IntervalDays    int        `json:"intervalDays,omitempty"`
-	IntervalHours   int        `json:"intervalHours,omitempty"`
-	IntervalMinutes int        `json:"intervalMinutes,omitempty"`
+	NextTriggerTime *time.Time
+	IntervalDays    int
+	IntervalHours   int
+	IntervalMinutes int
+	// Cron is an alternative to the intervals: a standard 5-field cron
+	// expression ("0 3 * * *", in the host's time zone unless it starts
+	// with CRON_TZ=) or a descriptor ("@daily", "@every 30s").
+	Cron string
 }
 
-// Interval is the sum of the rule's intervals; zero means it fires once.
+// Interval is the sum of the rule's intervals; zero means it fires once
+// (or by Cron).
 func (s ScheduledTaskTime) Interval() time.Duration {
 	return time.Duration(s.IntervalDays)*24*time.Hour +
 		time.Duration(s.IntervalHours)*time.Hour +
 		time.Duration(s.IntervalMinutes)*time.Minute
 }
 
-type scheduledTaskTimeFields ScheduledTaskTime
-
 // MarshalJSON writes NextTriggerTime as milliseconds since the epoch.
 func (s ScheduledTaskTime) MarshalJSON() ([]byte, error) {
-	w := struct {
-		NextTriggerTime *int64 `json:"nextTriggerTime,omitempty"`
-		scheduledTaskTimeFields
-	}{scheduledTaskTimeFields: scheduledTaskTimeFields(s)}
-	if s.NextTriggerTime != nil {
-		ms := s.NextTriggerTime.UnixMilli()
-		w.NextTriggerTime = &ms
-	}
-	return json.Marshal(w)
+	return json.Marshal(toScheduleWire(s, nil))
 }
 
 // UnmarshalJSON reads NextTriggerTime as milliseconds since the epoch.
 func (s *ScheduledTaskTime) UnmarshalJSON(b []byte) error {
-	*s = ScheduledTaskTime{}
-	w := struct {
-		NextTriggerTime *int64 `json:"nextTriggerTime"`
-		*scheduledTaskTimeFields
-	}{scheduledTaskTimeFields: (*scheduledTaskTimeFields)(s)}
+	var w scheduleWire
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	s.NextTriggerTime = nil
-	if w.NextTriggerTime != nil {
-		t := time.UnixMilli(*w.NextTriggerTime).UTC()
-		s.NextTriggerTime = &t
-	}
+	*s, _ = w.times()
 	return nil
+}
+
+// ScheduledTaskTimeInfo is a trigger rule as a scheduler reports it:
+// NextTriggerTime is when it fires next (nil when it never will again)
+// and LastRunTime the trigger time of its last run (nil before the first).
+type ScheduledTaskTimeInfo struct {
+	ScheduledTaskTime
+	LastRunTime *time.Time
+}
+
+// MarshalJSON writes both times as milliseconds since the epoch.
+func (s ScheduledTaskTimeInfo) MarshalJSON() ([]byte, error) {
+	return json.Marshal(toScheduleWire(s.ScheduledTaskTime, s.LastRunTime))
+}
+
+// UnmarshalJSON reads both times as milliseconds since the epoch.
+func (s *ScheduledTaskTimeInfo) UnmarshalJSON(b []byte) error {
+	var w scheduleWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	s.ScheduledTaskTime, s.LastRunTime = w.times()
+	return nil
+}
+
+// ScheduledTasksInfo is what a scheduler reports (GET /v1/schedules):
+// twin's IScheduledTaskInfo, the rules of each scheduled task by id, with
+// each rule's last run.
+type ScheduledTasksInfo struct {
+	Tasks map[string][]ScheduledTaskTimeInfo `json:"tasks"`
+}
+
+// scheduleWire is the JSON of ScheduledTaskTime and ScheduledTaskTimeInfo.
+type scheduleWire struct {
+	NextTriggerTime *int64 `json:"nextTriggerTime,omitempty"`
+	IntervalDays    int    `json:"intervalDays,omitempty"`
+	IntervalHours   int    `json:"intervalHours,omitempty"`
+	IntervalMinutes int    `json:"intervalMinutes,omitempty"`
+	Cron            string `json:"cron,omitempty"`
+	LastRunTime     *int64 `json:"lastRunTime,omitempty"`
+}
+
+func toScheduleWire(s ScheduledTaskTime, lastRun *time.Time) scheduleWire {
+	return scheduleWire{
+		NextTriggerTime: unixMilli(s.NextTriggerTime),
+		IntervalDays:    s.IntervalDays,
+		IntervalHours:   s.IntervalHours,
+		IntervalMinutes: s.IntervalMinutes,
+		Cron:            s.Cron,
+		LastRunTime:     unixMilli(lastRun),
+	}
+}
+
+func (w *scheduleWire) times() (ScheduledTaskTime, *time.Time) {
+	return ScheduledTaskTime{
+		NextTriggerTime: fromUnixMilli(w.NextTriggerTime),
+		IntervalDays:    w.IntervalDays,
+		IntervalHours:   w.IntervalHours,
+		IntervalMinutes: w.IntervalMinutes,
+		Cron:            w.Cron,
+	}, fromUnixMilli(w.LastRunTime)
+}
+
+func unixMilli(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	ms := t.UnixMilli()
+	return &ms
+}
+
+func fromUnixMilli(ms *int64) *time.Time {
+	if ms == nil {
+		return nil
+	}
+	t := time.UnixMilli(*ms).UTC()
+	return &t
 }

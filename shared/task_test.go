@@ -75,6 +75,28 @@ func TestScheduledTaskTimeJSON(t *testing.T) {
 	require.Equal(t, 24*time.Hour, back.Interval())
 }
 
+func TestScheduledTaskTimeCronAndInfoJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(shared.ScheduledTaskTime{Cron: "@every 30s"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"cron":"@every 30s"}`, string(b))
+	var back shared.ScheduledTaskTime
+	require.NoError(t, json.Unmarshal([]byte(`{"cron":"0 3 * * *","lastRunTime":5}`), &back))
+	require.Equal(t, shared.ScheduledTaskTime{Cron: "0 3 * * *"}, back)
+
+	next, last := time.UnixMilli(1773052200000).UTC(), time.UnixMilli(1773052100000).UTC()
+	info := shared.ScheduledTasksInfo{Tasks: map[string][]shared.ScheduledTaskTimeInfo{
+		"a": {{ScheduledTaskTime: shared.ScheduledTaskTime{NextTriggerTime: &next, IntervalHours: 2}, LastRunTime: &last}},
+		"b": {{ScheduledTaskTime: shared.ScheduledTaskTime{Cron: "@daily"}}},
+	}}
+	b, err = json.Marshal(info)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"tasks":{"a":[{"nextTriggerTime":1773052200000,"intervalHours":2,"lastRunTime":1773052100000}],"b":[{"cron":"@daily"}]}}`, string(b))
+	var infoBack shared.ScheduledTasksInfo
+	require.NoError(t, json.Unmarshal(b, &infoBack))
+	require.Equal(t, info, infoBack)
+}
+
 func TestStatuses(t *testing.T) {
 	t.Parallel()
 	var terminal []shared.Status

@@ -136,8 +136,9 @@ func (c *Client) Handlers(ctx context.Context) ([]host.HandlerInfo, error) {
 	return resp.Handlers, err
 }
 
-// Schedules returns the trigger rules of each scheduled task, by id.
-func (c *Client) Schedules(ctx context.Context) (map[string][]shared.ScheduledTaskTime, error) {
+// Schedules returns the trigger rules of each scheduled task, by id, with
+// their next trigger and last run.
+func (c *Client) Schedules(ctx context.Context) (map[string][]shared.ScheduledTaskTimeInfo, error) {
 	var resp SchedulesResponse
 	err := c.do(ctx, http.MethodGet, "/v1/schedules", nil, nil, &resp)
 	return resp.Tasks, err

@@ -13,12 +13,15 @@
 //	DELETE /v1/tasks/{id}         → 204
 //	GET    /v1/tasks/{id}/events  → Server-Sent Events, one "data: <task>" per change
 //	GET    /v1/handlers           → 200 {"handlers":[...]}
-//	GET    /v1/schedules          → 200 {"tasks":{"<id>":[...]}}
+//	GET    /v1/schedules          → 200 {"tasks":{"<id>":[{"nextTriggerTime","intervalDays","intervalHours","intervalMinutes","cron","lastRunTime"}]}}
 //	GET    /healthz               → 200 {"status":"ok"}
+//	GET    /metrics               → 200 Prometheus text (host/metrics), when ServerOptions.Metrics is set
 //
 // retryInterval and retainFor are milliseconds. retainFor -1 keeps a
 // finished task forever, 0 (or absent) removes it as soon as it is
-// terminal; retryInterval 0 (or absent) means the host's default.
+// terminal; retryInterval 0 (or absent) means the host's default. In
+// schedules, nextTriggerTime and lastRunTime are milliseconds since the
+// epoch, and absent fields are left out.
 //
 // # Errors
 //

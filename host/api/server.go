@@ -36,9 +36,10 @@ type Engine interface {
 var _ Engine = (*host.Host)(nil)
 
 // ScheduleSource lists the scheduled tasks for GET /v1/schedules: the
-// trigger rules of each, by task id.
+// trigger rules of each, by id, with their next trigger and last run. A
+// *scheduler.Scheduler is one.
 type ScheduleSource interface {
-	Schedules(ctx context.Context) (map[string][]shared.ScheduledTaskTime, error)
+	TasksInfo(ctx context.Context) (shared.ScheduledTasksInfo, error)
 }
 
 // Defaults of [ServerOptions].
@@ -61,6 +62,9 @@ type ServerOptions struct {
 	KeepAlive time.Duration
 	// Logger receives errors the client is not to blame for; nil discards.
 	Logger hclog.Logger
+	// Metrics serves GET /metrics (host/metrics' Handler, in the
+	// Prometheus text format); nil leaves the route out (404).
+	Metrics http.Handler
 }
 
 // Server serves an [Engine] over HTTP. Use [Server.Handler] with an
@@ -107,6 +111,9 @@ func NewServer(engine Engine, opts ServerOptions) *Server {
 	s.handle("GET /v1/handlers", s.handlers)
 	s.handle("GET /v1/schedules", s.schedules)
 	s.handle("GET /healthz", s.health)
+	if opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", opts.Metrics)
+	}
 	return s
 }
 
@@ -311,12 +318,12 @@ func (s *Server) schedules(w http.ResponseWriter, r *http.Request) error {
 	var resp SchedulesResponse
 	if s.opts.Schedules != nil {
 		var err error
-		if resp.Tasks, err = s.opts.Schedules.Schedules(r.Context()); err != nil {
+		if resp, err = s.opts.Schedules.TasksInfo(r.Context()); err != nil {
 			return err
 		}
 	}
 	if resp.Tasks == nil {
-		resp.Tasks = map[string][]shared.ScheduledTaskTime{}
+		resp.Tasks = map[string][]shared.ScheduledTaskTimeInfo{}
 	}
 	s.writeJSON(w, http.StatusOK, resp)
 	return nil

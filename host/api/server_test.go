@@ -428,10 +428,10 @@ func TestHandlers(t *testing.T) {
 	require.JSONEq(t, `{"handlers":[]}`, r.body)
 }
 
-type scheduleSource map[string][]shared.ScheduledTaskTime
+type scheduleSource map[string][]shared.ScheduledTaskTimeInfo
 
-func (s scheduleSource) Schedules(context.Context) (map[string][]shared.ScheduledTaskTime, error) {
-	return s, nil
+func (s scheduleSource) TasksInfo(context.Context) (shared.ScheduledTasksInfo, error) {
+	return shared.ScheduledTasksInfo{Tasks: s}, nil
 }
 
 func TestSchedules(t *testing.T) {
@@ -442,13 +442,23 @@ func TestSchedules(t *testing.T) {
 	require.JSONEq(t, `{"tasks":{}}`, r.body)
 
 	next := time.UnixMilli(1_700_000_000_000).UTC()
-	src := scheduleSource{"s1": {{NextTriggerTime: &next, IntervalMinutes: 5}}}
+	last := time.UnixMilli(1_699_999_700_000).UTC()
+	src := scheduleSource{
+		"s1": {{ScheduledTaskTime: shared.ScheduledTaskTime{NextTriggerTime: &next, IntervalMinutes: 5}, LastRunTime: &last}},
+		"s2": {
+			{ScheduledTaskTime: shared.ScheduledTaskTime{NextTriggerTime: &next, Cron: "@every 30s"}},
+			{ScheduledTaskTime: shared.ScheduledTaskTime{IntervalDays: 1, IntervalHours: 2}, LastRunTime: &last},
+		},
+	}
 	f = setup(t, &fakeEngine{}, api.ServerOptions{Schedules: src})
 	r = f.do(t, http.MethodGet, "/v1/schedules", "")
 	require.Equal(t, http.StatusOK, r.status, r.body)
-	require.JSONEq(t, `{"tasks":{"s1":[{"nextTriggerTime":1700000000000,"intervalMinutes":5}]}}`, r.body)
+	require.JSONEq(t, `{"tasks":{
+		"s1":[{"nextTriggerTime":1700000000000,"intervalMinutes":5,"lastRunTime":1699999700000}],
+		"s2":[{"nextTriggerTime":1700000000000,"cron":"@every 30s"},{"intervalDays":1,"intervalHours":2,"lastRunTime":1699999700000}]
+	}}`, r.body)
 
 	got, err := f.client.Schedules(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, map[string][]shared.ScheduledTaskTime(src), got)
+	require.Equal(t, map[string][]shared.ScheduledTaskTimeInfo(src), got)
 }

@@ -55,10 +55,8 @@ type HandlersResponse struct {
 }
 
 // SchedulesResponse answers GET /v1/schedules: the trigger rules of each
-// scheduled task, by id.
-type SchedulesResponse struct {
-	Tasks map[string][]shared.ScheduledTaskTime `json:"tasks"`
-}
+// scheduled task, by id, with their next trigger and last run.
+type SchedulesResponse = shared.ScheduledTasksInfo
 
 // HealthResponse answers GET /healthz.
 type HealthResponse struct {

@@ -345,6 +345,9 @@ func TestHandlersAndSchedules(t *testing.T) {
 	requireAligned(t, lines)
 
 	r = taskhost(t, addr, "", "schedules")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, strings.Fields("ID RULE NEXT LAST RUN"), strings.Fields(r.stdout), "no schedules: the header only")
+	r = taskhost(t, addr, "", "schedules", "--json")
 	require.Equal(t, result{stdout: "{}\n"}, r)
 }
 

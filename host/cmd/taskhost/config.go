@@ -18,6 +18,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/shared"
 )
 
 // Defaults of the daemon's configuration that the host does not already
@@ -46,6 +47,8 @@ type Config struct {
 	CleanupInterval time.Duration
 	// Handlers in file order.
 	Handlers []HandlerConfig
+	// Schedules in file order.
+	Schedules []ScheduleConfig
 }
 
 // HandlerConfig is one handler block. Its workers run in the config
@@ -56,6 +59,17 @@ type HandlerConfig struct {
 	Plugin  string
 	Method  string
 	Options host.HandlerOptions
+	// DefRange is where the block is, for messages about it.
+	DefRange hcl.Range
+}
+
+// ScheduleConfig is one schedule block: a schedule whose every firing
+// creates a task.
+type ScheduleConfig struct {
+	ID   string
+	Time shared.ScheduledTaskTime
+	// Task is what each firing creates.
+	Task host.NewTask
 	// DefRange is where the block is, for messages about it.
 	DefRange hcl.Range
 }
@@ -100,20 +114,21 @@ func (e *ConfigError) Error() string {
 // absent ones keep their defaults; the *Range fields locate values for
 // messages about their meaning.
 //
-// To add a block kind (config-declared schedules, say), add a field
-// tagged `hcl:"schedule,block"` here and convert it in toConfig.
+// To add a block kind, add a field tagged `hcl:"<kind>,block"` here and
+// convert it in apply.
 type fileConfig struct {
-	DataDir                   *string       `hcl:"data_dir,optional"`
-	DataDirRange              hcl.Range     `hcl:"data_dir,attr_value_range"`
-	Listen                    *string       `hcl:"listen,optional"`
-	ListenRange               hcl.Range     `hcl:"listen,attr_value_range"`
-	MaxSystemWorkerCount      *int          `hcl:"max_system_worker_count,optional"`
-	MaxSystemWorkerCountRange hcl.Range     `hcl:"max_system_worker_count,attr_value_range"`
-	RetryInterval             *string       `hcl:"retry_interval,optional"`
-	RetryIntervalRange        hcl.Range     `hcl:"retry_interval,attr_value_range"`
-	CleanupInterval           *string       `hcl:"cleanup_interval,optional"`
-	CleanupIntervalRange      hcl.Range     `hcl:"cleanup_interval,attr_value_range"`
-	Handlers                  []handlerFile `hcl:"handler,block"`
+	DataDir                   *string        `hcl:"data_dir,optional"`
+	DataDirRange              hcl.Range      `hcl:"data_dir,attr_value_range"`
+	Listen                    *string        `hcl:"listen,optional"`
+	ListenRange               hcl.Range      `hcl:"listen,attr_value_range"`
+	MaxSystemWorkerCount      *int           `hcl:"max_system_worker_count,optional"`
+	MaxSystemWorkerCountRange hcl.Range      `hcl:"max_system_worker_count,attr_value_range"`
+	RetryInterval             *string        `hcl:"retry_interval,optional"`
+	RetryIntervalRange        hcl.Range      `hcl:"retry_interval,attr_value_range"`
+	CleanupInterval           *string        `hcl:"cleanup_interval,optional"`
+	CleanupIntervalRange      hcl.Range      `hcl:"cleanup_interval,attr_value_range"`
+	Handlers                  []handlerFile  `hcl:"handler,block"`
+	Schedules                 []scheduleFile `hcl:"schedule,block"`
 }
 
 type handlerFile struct {
@@ -156,6 +171,9 @@ func LoadConfig(path string) (*Config, error) {
 		file, diags = parser.ParseJSON(src, path)
 	} else {
 		file, diags = parser.ParseHCL(src, path)
+	}
+	if !diags.HasErrors() {
+		diags = append(diags, checkNumbers(src, path)...)
 	}
 	if diags.HasErrors() {
 		return nil, &ConfigError{Diagnostics: diags}
@@ -234,6 +252,18 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 		diags = append(diags, hdiags...)
 		cfg.Handlers = append(cfg.Handlers, hc)
 	}
+
+	seen = map[string]hcl.Range{}
+	for _, sf := range fc.Schedules {
+		if first, dup := seen[sf.ID]; dup {
+			bad(sf.IDRange, "Duplicate schedule", "schedule %q is already defined at %s:%d", sf.ID, first.Filename, first.Start.Line)
+			continue
+		}
+		seen[sf.ID] = sf.DefRange
+		sc, sdiags := sf.toSchedule()
+		diags = append(diags, sdiags...)
+		cfg.Schedules = append(cfg.Schedules, sc)
+	}
 	return diags
 }
 
@@ -256,8 +286,10 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 		// config mean what they do in the file.
 		Options: host.HandlerOptions{MaxWorkerCount: 1, WorkDir: dir},
 	}
-	if hf.Type == "" {
-		bad(hf.TypeRange, "Invalid handler type", "the label is empty: want the task type's name")
+	// Refuse here what RegisterHandler would refuse at serve time, so that
+	// the message points at the label.
+	if err := host.ValidateTaskType(hf.Type); err != nil {
+		bad(hf.TypeRange, "Invalid handler type", "%s", detail(err))
 	}
 	if hf.Plugin == "" {
 		bad(hf.PluginRange, "Invalid plugin", "it is empty: want the plugin binary's path")

@@ -4,11 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/shared"
 )
 
 func handlersCommand() *command {
@@ -65,9 +69,13 @@ func printHandlers(e *env, hs []host.HandlerInfo) error {
 func schedulesCommand() *command {
 	return &command{
 		name:    "schedules",
-		summary: "Prints the scheduled tasks and their trigger rules as JSON.",
+		summary: "Lists the schedules: rule, next trigger, last run; JSON with --json.",
+		help: `One line per trigger rule. RULE is "every <interval>", the cron expression,
+or "once"; NEXT is "-" when the rule will not fire again, LAST RUN "-" before
+its first run. Times are in UTC.`,
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			cf := addClientFlag("schedules", fs, e)
+			asJSON := fs.Bool("json", false, "print the schedules as JSON: {\"<id>\": [rules]}")
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs("schedules", args, 0, 0, "no arguments"); err != nil {
 					return err
@@ -80,8 +88,54 @@ func schedulesCommand() *command {
 				if err != nil {
 					return err
 				}
-				return printJSON(e.stdout, s)
+				if *asJSON {
+					if s == nil {
+						s = map[string][]shared.ScheduledTaskTimeInfo{}
+					}
+					return printJSON(e.stdout, s)
+				}
+				return printSchedules(e, s)
 			}
 		},
 	}
+}
+
+// printSchedules prints one aligned row per rule, by schedule id.
+func printSchedules(e *env, schedules map[string][]shared.ScheduledTaskTimeInfo) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRULE\tNEXT\tLAST RUN")
+	for _, id := range slices.Sorted(maps.Keys(schedules)) {
+		for _, t := range schedules[id] {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, ruleText(t.ScheduledTaskTime), optTableTime(t.NextTriggerTime), optTableTime(t.LastRunTime))
+		}
+	}
+	return tw.Flush()
+}
+
+// ruleText says how a rule repeats: "every 1d2h30m", the cron
+// expression, or "once".
+func ruleText(t shared.ScheduledTaskTime) string {
+	if t.Cron != "" {
+		return t.Cron
+	}
+	var b strings.Builder
+	for _, part := range []struct {
+		n    int
+		unit string
+	}{{t.IntervalDays, "d"}, {t.IntervalHours, "h"}, {t.IntervalMinutes, "m"}} {
+		if part.n != 0 {
+			fmt.Fprintf(&b, "%d%s", part.n, part.unit)
+		}
+	}
+	if b.Len() == 0 {
+		return "once"
+	}
+	return "every " + b.String()
+}
+
+func optTableTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return tableTime(*t)
 }

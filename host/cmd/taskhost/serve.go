@@ -17,13 +17,17 @@ import (
 
 	"github.com/taskhost/taskhost/host"
 	"github.com/taskhost/taskhost/host/api"
+	"github.com/taskhost/taskhost/host/metrics"
+	"github.com/taskhost/taskhost/host/scheduler"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
+	"github.com/taskhost/taskhost/shared"
 )
 
 // Bounds of a graceful stop.
 const (
-	httpShutdownTimeout = 10 * time.Second
-	hostStopTimeout     = 30 * time.Second
+	httpShutdownTimeout  = 10 * time.Second
+	schedulerStopTimeout = 10 * time.Second
+	hostStopTimeout      = 30 * time.Second
 )
 
 func serveCommand() *command {
@@ -35,7 +39,8 @@ func serveCommand() *command {
 Relative paths in the config file are relative to the file's directory.
 
 SIGINT or SIGTERM stops the host gracefully: the API stops accepting
-requests, running tasks get up to 30s to finish, then the store is closed.
+requests, schedules stop firing, running tasks get up to 30s to finish,
+then the store is closed.
 A second signal exits at once.`,
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			configFile := fs.String("config", "", "read settings from this HCL (or .json) `file`")
@@ -86,7 +91,8 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	st, err := badgerstore.Open(dataDir, badgerstore.Options{Logger: log.Named("store")})
+	m := metrics.New(metrics.Options{Logger: log})
+	st, err := badgerstore.Open(dataDir, badgerstore.Options{Logger: log.Named("store"), OnSync: m.StoreSynced, OnCommit: m.StoreCommitted})
 	if err != nil {
 		return fmt.Errorf("open store in %s: %w", dataDir, err)
 	}
@@ -104,9 +110,13 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		RetryInterval:     cfg.RetryInterval,
 		CleanupInterval:   cfg.CleanupInterval,
 		Logger:            log,
+		Observer:          m,
 	})
 	if err != nil {
 		return fmt.Errorf("create host: %w", err)
+	}
+	if err := m.Track(h, st); err != nil {
+		return err // nothing runs yet
 	}
 	stopHost := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), hostStopTimeout)
@@ -123,19 +133,45 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 			return errors.Join(fmt.Errorf("%s:%d: handler %q: %w", hc.DefRange.Filename, hc.DefRange.Start.Line, hc.Type, err), stopHost())
 		}
 	}
-	// Config-declared schedules go here once the scheduler exists; it
-	// then answers GET /v1/schedules through api.ServerOptions.Schedules.
+
+	// The scheduler shares the store, so schedules are as durable as
+	// tasks.
+	sched, err := scheduler.New(st, scheduler.Options{Logger: log})
+	if err != nil {
+		return errors.Join(fmt.Errorf("create scheduler: %w", err), stopHost())
+	}
+	// stop stops both: the scheduler first, so no firing meets a stopped
+	// host.
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), schedulerStopTimeout)
+		defer cancel()
+		var err error
+		if serr := sched.Stop(ctx); serr != nil {
+			err = fmt.Errorf("stop scheduler within %v: %w", schedulerStopTimeout, serr)
+		}
+		return errors.Join(err, stopHost())
+	}
+	for _, sc := range cfg.Schedules {
+		cb := h.TaskCallback(sc.Task.Type, sc.Task.Payload, sc.Task.Options)
+		if err := sched.AddTask(ctx, sc.ID, []shared.ScheduledTaskTime{sc.Time}, cb); err != nil {
+			return errors.Join(fmt.Errorf("%s:%d: schedule %q: %w", sc.DefRange.Filename, sc.DefRange.Start.Line, sc.ID, err), stop())
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), stopHost())
+		return errors.Join(fmt.Errorf("listen: %w", err), stop())
 	}
 	if err := h.Start(ctx); err != nil {
 		_ = ln.Close()
-		return errors.Join(fmt.Errorf("start host: %w", err), stopHost())
+		return errors.Join(fmt.Errorf("start host: %w", err), stop())
+	}
+	if err := sched.Start(ctx); err != nil {
+		_ = ln.Close()
+		return errors.Join(fmt.Errorf("start scheduler: %w", err), stop())
 	}
 
-	apiServer := api.NewServer(h, api.ServerOptions{Logger: log.Named("api")})
+	apiServer := api.NewServer(h, api.ServerOptions{Schedules: sched, Logger: log.Named("api"), Metrics: m.Handler()})
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -145,7 +181,7 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	httpServer.RegisterOnShutdown(apiServer.Close)
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
-	log.Info("serving the API", "addr", "http://"+ln.Addr().String(), "data_dir", dataDir, "handlers", len(cfg.Handlers))
+	log.Info("serving the API", "addr", "http://"+ln.Addr().String(), "data_dir", dataDir, "handlers", len(cfg.Handlers), "schedules", len(cfg.Schedules))
 
 	var runErr error
 	select {
@@ -166,5 +202,5 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		log.Warn("API requests still open; closing them", "error", err)
 		_ = httpServer.Close()
 	}
-	return errors.Join(runErr, stopHost())
+	return errors.Join(runErr, stop())
 }

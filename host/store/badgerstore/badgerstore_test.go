@@ -168,7 +168,7 @@ var trickyStrings = []string{"", "a", "ab", "a\x00", "a\xff", "\x00", "\xff", "\
 func TestKeyRoundTrip(t *testing.T) {
 	t.Parallel()
 	var spaces []byte
-	for _, space := range []byte{prefixRecord, prefixDispatch, prefixProcessing, prefixRetention} {
+	for _, space := range []byte{prefixRecord, prefixDispatch, prefixProcessing, prefixRetention, prefixSchedule} {
 		spaces = append(spaces, space)
 	}
 	for _, sort := range []byte{prefixCreated, prefixModified, prefixCompleted} {
@@ -454,11 +454,18 @@ func FuzzDecodeKey(f *testing.F) {
 		}
 	}
 	f.Add(appendKey(nil, &keyParts{Space: prefixDispatch, Type: "\xff", Time: 1, Time2: 2, ID: "x"}))
+	f.Add(appendKey(nil, &keyParts{Space: prefixSchedule, ID: "daily-sync"}))
+	f.Add(appendKey(nil, &keyParts{Space: prefixProcessing, Owner: "", ID: "\x00"}))
+	for _, bad := range [][]byte{nil, {0x14}, {prefixRecord}, {prefixDispatch, 3, 'a'}, {prefixCreatedStatus, 9, 0, 0, 0, 0, 0, 0, 0, 0, 'x'}, schemaKey} {
+		f.Add(bad)
+	}
 	f.Fuzz(func(t *testing.T, key []byte) {
 		p, err := decodeKey(key)
 		if err != nil {
+			require.ErrorIs(t, err, errBadKey)
 			return
 		}
+		// Every key that decodes is exactly the key its parts make.
 		require.Equal(t, key, appendKey(nil, &p))
 	})
 }
@@ -466,16 +473,22 @@ func FuzzDecodeKey(f *testing.F) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(appendRecord(nil, fullRecord()))
 	f.Add(appendRecord(nil, &store.Record{Task: shared.Task{ID: "m", Type: "t", Status: shared.StatusPending}}))
+	f.Add([]byte{recordVersion, 9})                     // bad status
+	f.Add([]byte{recordVersion, 0, 0x80, 0x00, 1, 't'}) // overlong varint
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
+			require.ErrorIs(t, err, errBadRecord)
 			return
 		}
-		// One round normalises (varints, map order); after it the
-		// encoding is a fixed point.
+		// One round normalises (overlong varints, repeated or unordered
+		// contextIds keys), which only drops bytes; after it the encoding
+		// is a fixed point and decodes to the same record.
 		once := appendRecord(nil, r)
+		require.LessOrEqual(t, len(once), len(b))
 		r2, err := decodeRecord(once)
 		require.NoError(t, err)
+		requireSameRecord(t, r, r2)
 		require.Equal(t, once, appendRecord(nil, r2))
 	})
 }

@@ -18,6 +18,8 @@
 // only after a db.Sync that started after its commit. Concurrent writers
 // share those syncs (group commit, groupsync.go), so throughput grows with
 // the number of writers while every acknowledged change is on disk.
+// Options.OnSync and Options.OnCommit report each group sync (commits
+// and duration) and each durable write's latency, for metrics.
 //
 // # Claims
 //
@@ -26,6 +28,13 @@
 // step over the deletion markers of every task claimed before
 // (floors.go). Badger's transactions keep a claim atomic against
 // concurrent updates; a conflict is retried.
+//
+// # Schedules
+//
+// The store also keeps host/scheduler's schedules (schedule.go), one key
+// each beside the tasks: SaveSchedule, LoadSchedule, ClaimTrigger (a
+// compare-and-set on a trigger's next time) and DeleteSchedule, through
+// the same durable write path as tasks.
 //
 // # Cursors
 //

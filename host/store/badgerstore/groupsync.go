@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // groupSync makes commits durable in groups. Badger commits without
@@ -24,6 +25,9 @@ import (
 // runs its sync (leader/follower).
 type groupSync struct {
 	sync func() error
+	// onSync, if set, is told of each successful sync: how many commits
+	// it made durable and how long it took. Set before first use.
+	onSync func(commits int, d time.Duration)
 
 	mu   sync.Mutex
 	cond sync.Cond
@@ -31,6 +35,9 @@ type groupSync struct {
 	open uint64
 	// inflight counts the writers of each epoch that have not left yet.
 	inflight map[uint64]int
+	// committed counts the writers of each epoch not yet synced that
+	// committed, for onSync.
+	committed map[uint64]int
 	// synced: every epoch up to and including it is on disk.
 	synced  uint64
 	running bool
@@ -42,7 +49,7 @@ type groupSync struct {
 }
 
 func newGroupSync(sync func() error) *groupSync {
-	g := &groupSync{sync: sync, open: 1, inflight: make(map[uint64]int)}
+	g := &groupSync{sync: sync, open: 1, inflight: make(map[uint64]int), committed: make(map[uint64]int)}
 	g.cond.L = &g.mu
 	return g
 }
@@ -74,14 +81,27 @@ func (g *groupSync) leave(epoch uint64, committed bool) error {
 	if epoch == g.open {
 		g.open++
 	}
+	if g.err == nil {
+		g.committed[epoch]++
+	}
 	for g.synced < epoch && g.err == nil {
 		if g.running || !g.complete(epoch) {
 			g.cond.Wait()
 			continue
 		}
 		g.running = true
+		// Every writer of the epochs this sync covers has left: their
+		// count is final.
+		commits := g.covered(epoch)
 		g.mu.Unlock()
+		var start time.Time
+		if g.onSync != nil {
+			start = time.Now()
+		}
 		err := g.sync()
+		if err == nil && g.onSync != nil {
+			g.onSync(commits, time.Since(start))
+		}
 		g.mu.Lock()
 		g.running = false
 		if err != nil {
@@ -105,4 +125,17 @@ func (g *groupSync) complete(epoch uint64) bool {
 		}
 	}
 	return true
+}
+
+// covered takes the count of committed writers of epoch and earlier out
+// of committed.
+func (g *groupSync) covered(epoch uint64) int {
+	n := 0
+	for e, c := range g.committed {
+		if e <= epoch {
+			n += c
+			delete(g.committed, e)
+		}
+	}
+	return n
 }

@@ -28,6 +28,10 @@ import (
 //	0x02 len type | due | created | id          pending tasks, for Claim and NextDue
 //	0x03 len owner | id                         processing tasks by LeaseOwner
 //	0x04 retainUntil | id                       terminal tasks with DateRetainUntil, for Sweep
+//	0x05 id                                     → a schedule of host/scheduler (schedule.go)
+//
+// A schedule's id is its schedule id, not a task id; the schedule keys are
+// no index of tasks and a schedule changes on its own, in one transaction.
 //
 // Query indexes, one per sort and filter: the high nibble is the sort
 // (1 dateCreated, 2 dateModified, 3 dateCompleted), the low nibble the
@@ -42,13 +46,15 @@ import (
 // order). A missing dateCompleted is the largest value (all 0xff), so such
 // tasks come last in ascending order. Sorting by status needs no index of
 // its own: 0x12 (status, created, id) is that order over all tasks, and
-// 0x13 within one type. Index entries have empty values.
+// 0x13 within one type; Counts (count.go) counts a type's tasks in a
+// status by scanning the keys of 0x13. Index entries have empty values.
 const (
 	prefixMeta       byte = 0x00
 	prefixRecord     byte = 0x01
 	prefixDispatch   byte = 0x02
 	prefixProcessing byte = 0x03
 	prefixRetention  byte = 0x04
+	prefixSchedule   byte = 0x05
 
 	prefixCreated           byte = 0x10
 	prefixCreatedType       byte = 0x11
@@ -160,7 +166,7 @@ var errBadKey = errors.New("malformed key")
 // spaceHas reports which variable parts a key space has.
 func spaceHas(space byte) (typ, owner, status, time1, time2, ok bool) {
 	switch space {
-	case prefixRecord:
+	case prefixRecord, prefixSchedule:
 		return false, false, false, false, false, true
 	case prefixDispatch:
 		return true, false, false, true, true, true
@@ -199,7 +205,7 @@ func appendKey(dst []byte, p *keyParts) []byte {
 	return append(dst, p.ID...)
 }
 
-// decodeKey takes a record or index key apart; appendKey of the result
+// decodeKey takes a record, schedule or index key apart; appendKey of the result
 // gives back key.
 func decodeKey(key []byte) (keyParts, error) {
 	var p keyParts

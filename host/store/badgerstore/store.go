@@ -28,6 +28,17 @@ type Options struct {
 	// GCInterval is how often the value-log garbage collection runs.
 	// 0 means DefaultGCInterval; negative turns it off.
 	GCInterval time.Duration
+	// OnSync, if set, is called after each successful group sync (see
+	// Durability in the package doc) with the number of commits it made
+	// durable and how long the db.Sync took. It runs on a writer's
+	// goroutine before the writers it covers are released, so it must be
+	// quick and never block. An InMemory store never calls it.
+	OnSync func(commits int, d time.Duration)
+	// OnCommit, if set, is called after each durable write that changed
+	// something, with the time from the call until the change was on disk:
+	// conflict retries and the wait for the group sync included. Claims,
+	// which are not synced, are not reported. Same rules as OnSync.
+	OnCommit func(d time.Duration)
 
 	// tune, when set, adjusts Badger's options last (tests shrink memory
 	// use and benchmarks compare SyncWrites with it).
@@ -52,8 +63,9 @@ type Store struct {
 	log hclog.Logger
 	// syncer is nil when Badger syncs each commit itself (SyncWrites) or
 	// there is no disk (InMemory).
-	syncer *groupSync
-	floors *claimFloors
+	syncer   *groupSync
+	onCommit func(time.Duration)
+	floors   *claimFloors
 
 	// mu is held shared by every call and exclusively by Close, so that
 	// Close waits for calls in flight and later calls get ErrClosed.
@@ -89,9 +101,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
 	if !bo.SyncWrites && !bo.InMemory {
 		s.syncer = newGroupSync(db.Sync)
+		s.syncer.onSync = opts.OnSync
 	}
 	if err := s.checkSchema(); err != nil {
 		_ = db.Close()
@@ -230,6 +243,10 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 		return err
 	}
 	defer s.leave()
+	var start time.Time
+	if durable && s.onCommit != nil {
+		start = time.Now()
+	}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -267,6 +284,9 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 			if serr := syncer.leave(epoch, committed); serr != nil {
 				return serr
 			}
+		}
+		if committed && !start.IsZero() {
+			s.onCommit(time.Since(start))
 		}
 		switch {
 		case errors.Is(err, badger.ErrConflict) && attempt < maxTxnAttempts:
