@@ -32,6 +32,7 @@ const (
 	ErrorNamePanic            = "Panic"
 	ErrorNameCancelled        = "Cancelled"
 	ErrorNameInitialise       = "InitialiseFailed"
+	ErrorNameWorkerStart      = "WorkerStartFailed" // binary missing, refused or no handshake
 	ErrorNameMethodNotFound   = "MethodNotFound"
 	ErrorNameInvalidPayload   = "InvalidPayload"
 	ErrorNameInvalidResult    = "InvalidResult"
