@@ -24,8 +24,9 @@ const maxEventSize = 8 << 20
 // Client talks to a taskhost over its HTTP API. Its methods mirror
 // host.Host's; errors the server sends are *[Error].
 type Client struct {
-	base string // scheme://host[:port][/prefix], no trailing slash
-	hc   *http.Client
+	base  string // scheme://host[:port][/prefix], no trailing slash
+	hc    *http.Client
+	token string // sent as a bearer token when set
 }
 
 // ClientOption configures a [Client].
@@ -36,6 +37,11 @@ type ClientOption func(*Client)
 // bound calls with their contexts.
 func WithHTTPClient(hc *http.Client) ClientOption {
 	return func(c *Client) { c.hc = hc }
+}
+
+// WithToken makes the client send the API token with every request.
+func WithToken(token string) ClientOption {
+	return func(c *Client) { c.token = token }
 }
 
 // NewClient returns a client of the host at addr: "host:port",
@@ -251,6 +257,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // send sends req and returns the response if its status is a success;
 // otherwise the server's error as an *Error.
 func (c *Client) send(req *http.Request) (*http.Response, error) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil {

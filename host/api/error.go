@@ -17,8 +17,13 @@ const (
 	ErrorNameInvalidState     = "InvalidState"
 	ErrorNamePayloadTooLarge  = "PayloadTooLarge"
 	ErrorNameUnavailable      = "Unavailable"
+	ErrorNameUnauthorized     = "Unauthorized"
 	ErrorNameInternal         = "Internal"
 )
+
+// ErrUnauthorized is what a client gets (wrapped) when its token is
+// missing or wrong.
+var ErrUnauthorized = errors.New("unauthorized")
 
 // Error is an error answer of the API: the server's {"error":{...}} with
 // the HTTP status. It wraps the shared sentinel its name stands for
@@ -52,6 +57,8 @@ func (e *Error) Unwrap() error {
 		return shared.ErrPayloadTooLarge
 	case ErrorNameUnavailable:
 		return shared.ErrClosed
+	case ErrorNameUnauthorized:
+		return ErrUnauthorized
 	}
 	return nil
 }

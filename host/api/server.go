@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -65,6 +67,9 @@ type ServerOptions struct {
 	// Metrics serves GET /metrics (host/metrics' Handler, in the
 	// Prometheus text format); nil leaves the route out (404).
 	Metrics http.Handler
+	// Token, when set, is the API token: every request but GET /healthz
+	// must send "Authorization: Bearer <Token>" (401 otherwise).
+	Token string
 }
 
 // Server serves an [Engine] over HTTP. Use [Server.Handler] with an
@@ -79,6 +84,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	draining  atomic.Bool
 }
 
 // NewServer returns a server of engine.
@@ -123,6 +129,27 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // Close ends the open event streams; later ones end at once.
 func (s *Server) Close() { s.closeOnce.Do(func() { close(s.done) }) }
 
+// Drain makes the server refuse new tasks (503 Unavailable) while the
+// host finishes the running ones; everything else keeps working.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// errDraining is the answer to a create while draining.
+var errDraining = &Error{
+	Status:  http.StatusServiceUnavailable,
+	Name:    ErrorNameUnavailable,
+	Message: "the host is shutting down and accepts no new tasks; retry against it once it is back",
+}
+
+// authorized reports whether r carries the API token, when there is one.
+// The comparison takes the same time whatever the token sent.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.opts.Token == "" || r.Method == http.MethodGet && r.URL.Path == "/healthz" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1
+}
+
 func (s *Server) handle(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
@@ -140,6 +167,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("panic: %v", v))
 		}
 	}()
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taskhost"`)
+		s.writeError(w, r, &Error{
+			Status:  http.StatusUnauthorized,
+			Name:    ErrorNameUnauthorized,
+			Message: "missing or wrong API token: send Authorization: Bearer <token>",
+		})
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.noRoute(w, r)
 		return
@@ -203,6 +239,9 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
+	if s.draining.Load() {
+		return errDraining
+	}
 	data, err := readBody(w, r, s.bodyLimit)
 	if err != nil {
 		return err
@@ -225,6 +264,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createMany(w http.ResponseWriter, r *http.Request) error {
+	if s.draining.Load() {
+		return errDraining
+	}
 	data, err := readBody(w, r, s.bodyLimit)
 	if err != nil {
 		return err

@@ -13,10 +13,12 @@ import (
 // neither --addr nor TASKHOST_ADDR says.
 const defaultAddr = DefaultListen
 
-// clientFlag is the --addr flag every client command has.
+// clientFlag is the --addr and --token flags every client command has.
 type clientFlag struct {
-	cmd  string
-	addr *string
+	cmd   string
+	addr  *string
+	token *string
+	env   *env
 }
 
 func addClientFlag(cmd string, fs *flag.FlagSet, e *env) *clientFlag {
@@ -24,11 +26,20 @@ func addClientFlag(cmd string, fs *flag.FlagSet, e *env) *clientFlag {
 	if def == "" {
 		def = defaultAddr
 	}
-	return &clientFlag{cmd: cmd, addr: fs.String("addr", def, "the host's `address`: host:port or http://host:port (env TASKHOST_ADDR)")}
+	return &clientFlag{
+		cmd:   cmd,
+		addr:  fs.String("addr", def, "the host's `address`: host:port or http://host:port (env TASKHOST_ADDR)"),
+		token: fs.String("token", "", "the host's API `token`, if it has one (default $TASKHOST_TOKEN)"),
+		env:   e,
+	}
 }
 
 func (f *clientFlag) client() (*api.Client, error) {
-	c, err := api.NewClient(*f.addr)
+	token := *f.token
+	if token == "" {
+		token = f.env.getenv("TASKHOST_TOKEN") // not a flag default: help would print it
+	}
+	c, err := api.NewClient(*f.addr, api.WithToken(token))
 	if err != nil {
 		return nil, usagef(f.cmd, "--addr: %v", err)
 	}

@@ -24,8 +24,10 @@ import (
 // Defaults of the daemon's configuration that the host does not already
 // define.
 const (
-	DefaultListen  = "127.0.0.1:7474"
-	DefaultDataDir = "data"
+	DefaultListen        = "127.0.0.1:7474"
+	DefaultDataDir       = "data"
+	DefaultDrainTimeout  = 30 * time.Second
+	DefaultMaxResultSize = 16 << 20
 )
 
 // Config is the daemon's configuration: defaults, then the config file,
@@ -49,6 +51,14 @@ type Config struct {
 	Handlers []HandlerConfig
 	// Schedules in file order.
 	Schedules []ScheduleConfig
+	// APIToken, when set, is required from every API client (but for
+	// GET /healthz). TASKHOST_TOKEN sets it too.
+	APIToken string
+	// DrainTimeout is how long running tasks get to finish on SIGTERM
+	// before their contexts are cancelled. Default 30s.
+	DrainTimeout time.Duration
+	// MaxResultSize bounds a task's result in bytes. Default 16 MiB.
+	MaxResultSize int
 }
 
 // HandlerConfig is one handler block. Its workers run in the config
@@ -82,6 +92,8 @@ func DefaultConfig() *Config {
 		MaxSystemWorkerCount: runtime.NumCPU(),
 		RetryInterval:        host.DefaultRetryInterval,
 		CleanupInterval:      host.DefaultCleanupInterval,
+		DrainTimeout:         DefaultDrainTimeout,
+		MaxResultSize:        DefaultMaxResultSize,
 	}
 }
 
@@ -127,29 +139,41 @@ type fileConfig struct {
 	RetryIntervalRange        hcl.Range      `hcl:"retry_interval,attr_value_range"`
 	CleanupInterval           *string        `hcl:"cleanup_interval,optional"`
 	CleanupIntervalRange      hcl.Range      `hcl:"cleanup_interval,attr_value_range"`
+	APIToken                  *string        `hcl:"api_token,optional"`
+	APITokenRange             hcl.Range      `hcl:"api_token,attr_value_range"`
+	DrainTimeout              *string        `hcl:"drain_timeout,optional"`
+	DrainTimeoutRange         hcl.Range      `hcl:"drain_timeout,attr_value_range"`
+	MaxResultSize             *string        `hcl:"max_result_size,optional"`
+	MaxResultSizeRange        hcl.Range      `hcl:"max_result_size,attr_value_range"`
 	Handlers                  []handlerFile  `hcl:"handler,block"`
 	Schedules                 []scheduleFile `hcl:"schedule,block"`
 }
 
 type handlerFile struct {
-	Type                     string         `hcl:"type,label"`
-	TypeRange                hcl.Range      `hcl:"type,label_range"`
-	DefRange                 hcl.Range      `hcl:",def_range"`
-	Plugin                   string         `hcl:"plugin"`
-	PluginRange              hcl.Range      `hcl:"plugin,attr_value_range"`
-	Method                   string         `hcl:"method"`
-	MethodRange              hcl.Range      `hcl:"method,attr_value_range"`
-	MaxWorkerCount           *int           `hcl:"max_worker_count,optional"`
-	MaxWorkerCountRange      hcl.Range      `hcl:"max_worker_count,attr_value_range"`
-	IdleShutdownTimeout      *string        `hcl:"idle_shutdown_timeout,optional"`
-	IdleShutdownTimeoutRange hcl.Range      `hcl:"idle_shutdown_timeout,attr_value_range"`
-	InitialiseMethod         *string        `hcl:"initialise_method,optional"`
-	ShutdownMethod           *string        `hcl:"shutdown_method,optional"`
-	ExecutionTimeout         *string        `hcl:"execution_timeout,optional"`
-	ExecutionTimeoutRange    hcl.Range      `hcl:"execution_timeout,attr_value_range"`
-	SHA256                   *string        `hcl:"sha256,optional"`
-	SHA256Range              hcl.Range      `hcl:"sha256,attr_value_range"`
-	Config                   hcl.Expression `hcl:"config,optional"`
+	Type                     string             `hcl:"type,label"`
+	TypeRange                hcl.Range          `hcl:"type,label_range"`
+	DefRange                 hcl.Range          `hcl:",def_range"`
+	Plugin                   string             `hcl:"plugin"`
+	PluginRange              hcl.Range          `hcl:"plugin,attr_value_range"`
+	Method                   string             `hcl:"method"`
+	MethodRange              hcl.Range          `hcl:"method,attr_value_range"`
+	MaxWorkerCount           *int               `hcl:"max_worker_count,optional"`
+	MaxWorkerCountRange      hcl.Range          `hcl:"max_worker_count,attr_value_range"`
+	IdleShutdownTimeout      *string            `hcl:"idle_shutdown_timeout,optional"`
+	IdleShutdownTimeoutRange hcl.Range          `hcl:"idle_shutdown_timeout,attr_value_range"`
+	InitialiseMethod         *string            `hcl:"initialise_method,optional"`
+	ShutdownMethod           *string            `hcl:"shutdown_method,optional"`
+	ExecutionTimeout         *string            `hcl:"execution_timeout,optional"`
+	ExecutionTimeoutRange    hcl.Range          `hcl:"execution_timeout,attr_value_range"`
+	SHA256                   *string            `hcl:"sha256,optional"`
+	SHA256Range              hcl.Range          `hcl:"sha256,attr_value_range"`
+	Config                   hcl.Expression     `hcl:"config,optional"`
+	MaxTasksPerWorker        *int               `hcl:"max_tasks_per_worker,optional"`
+	MaxTasksPerWorkerRange   hcl.Range          `hcl:"max_tasks_per_worker,attr_value_range"`
+	MemoryLimit              *string            `hcl:"memory_limit,optional"`
+	MemoryLimitRange         hcl.Range          `hcl:"memory_limit,attr_value_range"`
+	Env                      *map[string]string `hcl:"env,optional"`
+	EnvRange                 hcl.Range          `hcl:"env,attr_value_range"`
 }
 
 // LoadConfig reads the HCL config file at path (JSON syntax when the name
@@ -239,6 +263,33 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 			bad(fc.CleanupIntervalRange, "Invalid cleanup_interval", "%q: %v", *fc.CleanupInterval, err)
 		}
 		cfg.CleanupInterval = d
+	}
+
+	if fc.APIToken != nil {
+		if strings.TrimSpace(*fc.APIToken) == "" {
+			bad(fc.APITokenRange, "Invalid api_token", "it is empty: leave it out for no token, or give a secret")
+		}
+		cfg.APIToken = *fc.APIToken
+	}
+	if fc.DrainTimeout != nil {
+		d, err := parseDuration(*fc.DrainTimeout)
+		if err == nil && d < 0 {
+			err = errors.New("want 0s (cancel at once) or a positive duration")
+		}
+		if err != nil {
+			bad(fc.DrainTimeoutRange, "Invalid drain_timeout", "%q: %v", *fc.DrainTimeout, err)
+		}
+		cfg.DrainTimeout = d
+	}
+	if fc.MaxResultSize != nil {
+		n, err := parseSize(*fc.MaxResultSize)
+		if err == nil && n <= 0 {
+			err = errors.New("want a positive size")
+		}
+		if err != nil {
+			bad(fc.MaxResultSizeRange, "Invalid max_result_size", "%q: %v", *fc.MaxResultSize, err)
+		}
+		cfg.MaxResultSize = int(n)
 	}
 
 	seen := map[string]hcl.Range{}
@@ -345,6 +396,30 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 		}
 		hc.Options.SHA256 = sum
 	}
+	if hf.MaxTasksPerWorker != nil {
+		if n := *hf.MaxTasksPerWorker; n < 0 {
+			bad(hf.MaxTasksPerWorkerRange, "Invalid max_tasks_per_worker", "%d: want 0 (no limit) or more", n)
+		}
+		hc.Options.MaxTasksPerWorker = *hf.MaxTasksPerWorker
+	}
+	if hf.MemoryLimit != nil {
+		n, err := parseSize(*hf.MemoryLimit)
+		if err == nil && n < 16<<20 {
+			err = errors.New("want at least 16MiB: a Go plugin needs that much to start")
+		}
+		if err != nil {
+			bad(hf.MemoryLimitRange, "Invalid memory_limit", "%q: %v", *hf.MemoryLimit, err)
+		}
+		hc.Options.MemoryLimit = n
+	}
+	if hf.Env != nil {
+		for k := range *hf.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				bad(hf.EnvRange, "Invalid env", "variable name %q: want a name without '=' or NUL", k)
+			}
+		}
+		hc.Options.Env = *hf.Env
+	}
 	if hf.Config != nil {
 		val, vdiags := hf.Config.Value(nil)
 		diags = append(diags, vdiags...)
@@ -371,7 +446,43 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Listen); err != nil {
 		return fmt.Errorf("listen address: %w", err)
 	}
+	if c.APIToken == "" && !loopback(c.Listen) {
+		return fmt.Errorf("refusing to listen on %s without an API token: set api_token in the config or TASKHOST_TOKEN", c.Listen)
+	}
 	return nil
+}
+
+// loopback reports whether a host:port listens on loopback only.
+func loopback(addr string) bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseSize reads a size like "256MiB", "64MB", "512KiB" or "1048576".
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, errors.New(`not a size: want a whole number with a unit, like "256MiB", "64MB" or "512KiB"`)
+	}
+	return n * mult, nil
 }
 
 // checkListen checks a host:port to listen on.

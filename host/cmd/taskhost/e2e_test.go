@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +21,10 @@ import (
 )
 
 // serveReal starts `taskhost serve` with a config registering testworker
-// methods, on 127.0.0.1 and a fresh data dir, and returns its address and
-// the process. The test stops it.
-func serveReal(t *testing.T) (string, *exec.Cmd) {
+// methods (plus extra, appended to the file), on 127.0.0.1 and a fresh
+// data dir, and returns its address and the process; again starts another
+// on the same file and data once the first has exited.
+func serveReal(t *testing.T, extra string) (addr string, serve *exec.Cmd, again func() (string, *exec.Cmd)) {
 	t.Helper()
 	dir := t.TempDir()
 	bin, err := testplugin.Build(dir, "testworker")
@@ -52,33 +53,40 @@ handler "fail" {
   plugin = %[1]q
   method = "fail"
 }
-`, bin)
+`, bin) + extra
 	cfgPath := filepath.Join(dir, "taskhost.hcl")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
+	start := func() (string, *exec.Cmd) {
+		cmd := exec.Command(taskhostBin, "serve", "--config", cfgPath)
+		stderr, err := cmd.StderrPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	cmd := exec.Command(taskhostBin, "serve", "--config", cfgPath)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	addrRE := regexp.MustCompile(`serving the API: addr=http://(\S+)`)
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		t.Log(lines.Text())
-		if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
-			go func() { _, _ = io.Copy(io.Discard, stderr) }()
-			require.DirExists(t, filepath.Join(dir, "data"), "data_dir is relative to the config file")
-			return m[1], cmd
+		addrRE := regexp.MustCompile(`serving the API: addr=http://(\S+)`)
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() {
+			t.Log(lines.Text())
+			if m := addrRE.FindStringSubmatch(lines.Text()); m != nil {
+				go func() {
+					for lines.Scan() {
+						t.Log(lines.Text())
+					}
+				}()
+				require.DirExists(t, filepath.Join(dir, "data"), "data_dir is relative to the config file")
+				return m[1], cmd
+			}
 		}
+		t.Fatalf("taskhost serve ended before serving: %v", cmd.Wait())
+		return "", nil
 	}
-	t.Fatalf("taskhost serve ended before serving: %v", cmd.Wait())
-	return "", nil
+	addr, serve = start()
+	return addr, serve, start
 }
 
 func TestE2EServeAndCLI(t *testing.T) {
 	t.Parallel()
-	addr, serve := serveReal(t)
+	addr, serve, _ := serveReal(t, "")
 
 	r := taskhost(t, addr, "", "create", "echo", `{"hello":"cli"}`, "--retain-for", "forever", "--wait")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -138,4 +146,51 @@ func TestE2EServeAndCLI(t *testing.T) {
 	// SIGTERM stops the host gracefully.
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())
+}
+
+func TestE2EAPIToken(t *testing.T) {
+	t.Parallel()
+	addr, _, _ := serveReal(t, `api_token = "t0ken"`+"\n")
+
+	requireOneLine(t, taskhost(t, addr, "", "list"), 1, "missing or wrong API token")
+	requireOneLine(t, taskhost(t, addr, "", "list", "--token", "wrong"), 1, "401")
+	r := taskhost(t, addr, "", "create", "echo", `1`, "--token", "t0ken", "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	resp, err := http.Get("http://" + addr + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, "health needs no token")
+}
+
+func TestE2EServeRefusesOpenListenWithoutToken(t *testing.T) {
+	t.Parallel()
+	requireOneLine(t, taskhost(t, "", "", "serve", "--data", t.TempDir(), "--listen", "0.0.0.0:0"), 1,
+		"refusing to listen on 0.0.0.0:0 without an API token")
+}
+
+func TestE2EDrainOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	addr, serve, again := serveReal(t, `drain_timeout = "500ms"`+"\n")
+
+	r := taskhost(t, addr, "", "create", "sleep", `{"ms":600000}`, "--retain-for", "forever")
+	require.Equal(t, 0, r.code, r.stderr)
+	id := strings.TrimSpace(r.stdout)
+	require.Eventually(t, func() bool {
+		return strings.Contains(taskhost(t, addr, "", "get", id).stdout, `"status": "processing"`)
+	}, 15*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	// While the running task drains, new tasks are refused and reads work.
+	require.Eventually(t, func() bool {
+		r := taskhost(t, addr, "", "create", "echo", `1`)
+		return r.code == 1 && strings.Contains(r.stderr, "shutting down")
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, serve.Wait(), "a drain that runs out of time is still a clean stop")
+
+	// The interrupted task runs again at the next start.
+	addr, _ = again()
+	require.Eventually(t, func() bool {
+		return strings.Contains(taskhost(t, addr, "", "get", id).stdout, `"status": "processing"`)
+	}, 15*time.Second, 10*time.Millisecond)
 }

@@ -16,7 +16,7 @@ import (
 // store and the pools all report to GET /metrics.
 func TestE2EMetrics(t *testing.T) {
 	t.Parallel()
-	addr, serve := serveReal(t)
+	addr, serve, _ := serveReal(t, "")
 
 	r := taskhost(t, addr, "", "create", "echo", `{"hello":"metrics"}`, "--wait")
 	require.Equal(t, 0, r.code, r.stderr)

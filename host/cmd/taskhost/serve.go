@@ -68,6 +68,9 @@ A second signal exits at once.`,
 				if *listen != "" {
 					cfg.Listen = *listen
 				}
+				if cfg.APIToken == "" {
+					cfg.APIToken = e.getenv("TASKHOST_TOKEN")
+				}
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -109,6 +112,7 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		SystemWorkerCount: cfg.MaxSystemWorkerCount,
 		RetryInterval:     cfg.RetryInterval,
 		CleanupInterval:   cfg.CleanupInterval,
+		MaxResultSize:     cfg.MaxResultSize,
 		Logger:            log,
 		Observer:          m,
 	})
@@ -118,11 +122,20 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	if err := m.Track(h, st); err != nil {
 		return err // nothing runs yet
 	}
+	// stopHost drains: running tasks get DrainTimeout to finish, then
+	// their contexts are cancelled, then their workers killed; what did
+	// not finish runs again at the next start.
 	stopHost := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), hostStopTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 		defer cancel()
-		if err := h.Stop(ctx); err != nil {
-			return fmt.Errorf("stop host within %v: %w", hostStopTimeout, err)
+		err := h.Stop(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("tasks still running after the drain timeout were interrupted; they run again at the next start",
+				"drain_timeout", cfg.DrainTimeout)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("stop host: %w", err)
 		}
 		return nil
 	}
@@ -171,7 +184,10 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		return errors.Join(fmt.Errorf("start scheduler: %w", err), stop())
 	}
 
-	apiServer := api.NewServer(h, api.ServerOptions{Schedules: sched, Logger: log.Named("api"), Metrics: m.Handler()})
+	apiServer := api.NewServer(h, api.ServerOptions{
+		Schedules: sched, Logger: log.Named("api"), Metrics: m.Handler(), Token: cfg.APIToken,
+		MaxPayloadSize: host.DefaultMaxPayloadSize,
+	})
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -196,11 +212,15 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		os.Exit(1)
 	}()
 
+	// New tasks are refused (503) while the running ones drain; reads,
+	// cancels and event streams keep working until the host has stopped.
+	apiServer.Drain()
+	stopErr := stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer cancel()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		log.Warn("API requests still open; closing them", "error", err)
 		_ = httpServer.Close()
 	}
-	return errors.Join(runErr, stop())
+	return errors.Join(runErr, stopErr)
 }
