@@ -35,9 +35,46 @@ run: build ## build everything and start the host on 127.0.0.1:7474 with the exa
 test: ## run the whole test suite with the race detector (tests build the plugins they run)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: test-faults
+test-faults: ## the long fault suite: the host SIGKILLed in 20 rounds over 200 tasks, every plugin failure mode (a few minutes)
+	TASKHOST_FAULT_ROUNDS=20 TASKHOST_FAULT_TASKS=200 $(GO) test -race -count=1 -run 'Fault' -timeout 30m ./host/
+
+# How long make soak loads the host: make soak SOAK=1m for a quick look.
+SOAK ?= 10m
+
+.PHONY: soak
+soak: ## mixed load with crashes and timeouts for SOAK (default 10m); RSS, heap, goroutines and fds must stay flat
+	$(GO) run ./host/cmd/tasksoak -duration $(SOAK) $(SOAKFLAGS)
+
 .PHONY: bench
-bench: ## run the benchmarks
+bench: ## run every scenario against a real host, beside its baselines, and print the table (~10 min; BENCHFLAGS adds flags)
+	$(GO) run ./host/cmd/taskbench $(BENCHFLAGS)
+
+.PHONY: bench-short
+bench-short: ## a ~1 minute look at the same table (taskbench -short)
+	$(GO) run ./host/cmd/taskbench -short $(BENCHFLAGS)
+
+.PHONY: bench-go
+bench-go: ## run the go test benchmarks of the worker pool
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./host/internal/pool/
+
+# The fuzz targets, as package:Target; their seed corpora (f.Add and
+# testdata/fuzz) run in make test like any test.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	./host/api:FuzzCreateTask ./host/api:FuzzCreateBatch ./host/api:FuzzListQuery ./host/api:FuzzTaskID \
+	./host/cmd/taskhost:FuzzLoadConfig \
+	./host/store/badgerstore:FuzzDecodeKey ./host/store/badgerstore:FuzzDecodeRecord \
+	./host/store/badgerstore:FuzzKeyRoundTrip ./host/store/badgerstore:FuzzTimeKeyOrder \
+	./host/store/badgerstore:FuzzRecordRoundTrip
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 30s), one after another
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 .PHONY: lint
 lint: ## go vet and gofmt

@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 		runHelperHost()
 		return
 	}
+	if os.Getenv(faultHostEnv) != "" {
+		runFaultHost()
+		return
+	}
 	dir, err := os.MkdirTemp("", "hosttest")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

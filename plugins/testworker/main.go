@@ -44,6 +44,13 @@ type progressPayload struct {
 	DelayMS int `json:"delayMs"`
 }
 
+type recordPayload struct {
+	// File gets one line "<task id> <attempt>" per run.
+	File string `json:"file"`
+	// Fail, if set, is the error the run returns after recording.
+	Fail string `json:"fail"`
+}
+
 type none struct{}
 
 func main() {
@@ -173,6 +180,22 @@ func main() {
 			case <-ctx.Done():
 			}
 			return len(buf) >> 20, nil
+		}),
+		"record": sdk.Func(func(_ context.Context, t sdk.Task, p recordPayload) (int, error) {
+			// A side effect on disk, synced before the method returns, by
+			// which the fault suite counts how often each task really ran.
+			f, err := os.OpenFile(p.File, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return 0, err
+			}
+			_, err = fmt.Fprintf(f, "%s %d\n", t.ID, t.Attempt)
+			if err = errors.Join(err, f.Sync(), f.Close()); err != nil {
+				return 0, err
+			}
+			if p.Fail != "" {
+				return 0, errors.New(p.Fail)
+			}
+			return t.Attempt, nil
 		}),
 		"task": sdk.Func(func(_ context.Context, t sdk.Task, _ none) (sdk.Task, error) {
 			return t, nil

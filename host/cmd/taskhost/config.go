@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -266,8 +267,14 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 	}
 
 	if fc.APIToken != nil {
-		if strings.TrimSpace(*fc.APIToken) == "" {
+		switch tok := *fc.APIToken; {
+		case strings.TrimSpace(tok) == "":
 			bad(fc.APITokenRange, "Invalid api_token", "it is empty: leave it out for no token, or give a secret")
+		// Clients send it in a header, which cannot hold control
+		// characters and reaches the server without surrounding blanks:
+		// such a token would lock every client out.
+		case strings.Trim(tok, " \t") != tok || strings.ContainsFunc(tok, unicode.IsControl):
+			bad(fc.APITokenRange, "Invalid api_token", "it has control characters or blanks around it: no client could send it")
 		}
 		cfg.APIToken = *fc.APIToken
 	}
@@ -413,9 +420,13 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 		hc.Options.MemoryLimit = n
 	}
 	if hf.Env != nil {
-		for k := range *hf.Env {
+		for k, v := range *hf.Env {
 			if k == "" || strings.ContainsAny(k, "=\x00") {
 				bad(hf.EnvRange, "Invalid env", "variable name %q: want a name without '=' or NUL", k)
+			}
+			// exec refuses it, so every worker start would fail.
+			if strings.Contains(v, "\x00") {
+				bad(hf.EnvRange, "Invalid env", "variable %q: its value has a NUL, which no environment can hold", k)
 			}
 		}
 		hc.Options.Env = *hf.Env

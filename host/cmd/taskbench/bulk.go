@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/taskhost/taskhost/host"
+)
+
+// bulkTimeout bounds the wait for one bulk run's tasks.
+const bulkTimeout = 3 * time.Minute
+
+func echoTasks(n int) []host.NewTask {
+	tasks := make([]host.NewTask, n)
+	for i := range tasks {
+		tasks[i] = host.NewTask{Type: echoType, Payload: json.RawMessage(echoPayload)}
+	}
+	return tasks
+}
+
+// bulk runs both bulk variants cfg.slowRuns times.
+func (b *bench) bulk(ctx context.Context) error {
+	for run := range b.cfg.slowRuns {
+		if err := b.bulkBacklog(ctx); err != nil {
+			return fmt.Errorf("backlog run %d: %w", run+1, err)
+		}
+		if err := b.bulkOverlap(ctx); err != nil {
+			return fmt.Errorf("create-while-processing run %d: %w", run+1, err)
+		}
+	}
+	return nil
+}
+
+// bulkBacklog creates cfg.bulkTasks echo tasks through POST
+// /v1/tasks/batch while nothing dispatches them, then lets the warm host
+// run them all.
+//
+// The host API has no "pause dispatch", and a host with warm workers
+// dispatches each batch as soon as it is stored. So the tasks are created
+// through the HTTP API of a second engine over the same store that has no
+// handler (a real host.Host, never started; its creates wake nobody), while
+// the engine with the warm workers sleeps (its safety-net poll is an hour
+// away). One task created on the warm engine then wakes its dispatcher.
+func (b *bench) bulkBacklog(ctx context.Context) error {
+	runner, err := b.newHost(ctx, hostConfig{Handler: true, TaskInterval: time.Hour, NoAPI: true})
+	if err != nil {
+		return err
+	}
+	defer runner.close()
+	if err := runner.warm(ctx); err != nil {
+		return err
+	}
+	front, err := b.newHost(ctx, hostConfig{Store: runner.st, NoStart: true})
+	if err != nil {
+		return err
+	}
+	defer front.close()
+
+	n := b.cfg.bulkTasks
+	tasks := echoTasks(n)
+	tr := runner.track(n+1, false, nil)
+	start := time.Now()
+	for i := 0; i < n; i += b.cfg.bulkBatch {
+		if _, err := front.client.CreateMany(ctx, tasks[i:min(i+b.cfg.bulkBatch, n)]); err != nil {
+			return fmt.Errorf("batch create: %w", err)
+		}
+	}
+	created := time.Now()
+	if s := tr.started.Load(); s > 0 {
+		return fmt.Errorf("%d tasks were dispatched while the backlog was being created", s)
+	}
+	if _, err := runner.h.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{}); err != nil {
+		return fmt.Errorf("create the wake-up task: %w", err)
+	}
+	if err := tr.wait(ctx, bulkTimeout); err != nil {
+		return err
+	}
+	end := tr.lastDone()
+	b.res.add("bulk.backlog.e2e", float64(n+1)/end.Sub(start).Seconds())
+	b.res.add("bulk.backlog.create", float64(n)/created.Sub(start).Seconds())
+	b.res.add("bulk.backlog.drain", float64(n+1)/end.Sub(created).Seconds())
+	b.logf("  backlog: %d tasks created in %v, all finished %v later", n, created.Sub(start).Round(time.Millisecond), end.Sub(created).Round(time.Millisecond))
+	return nil
+}
+
+// bulkOverlap creates cfg.bulkTasks echo tasks in batches of
+// cfg.overlapBatch from one goroutine while the warm host runs them.
+func (b *bench) bulkOverlap(ctx context.Context) error {
+	bh, err := b.newHost(ctx, hostConfig{Handler: true})
+	if err != nil {
+		return err
+	}
+	defer bh.close()
+	if err := bh.warm(ctx); err != nil {
+		return err
+	}
+	n := b.cfg.bulkTasks
+	tasks := echoTasks(n)
+	tr := bh.track(n, false, nil)
+	start := time.Now()
+	for i := 0; i < n; i += b.cfg.overlapBatch {
+		if _, err := bh.client.CreateMany(ctx, tasks[i:min(i+b.cfg.overlapBatch, n)]); err != nil {
+			return fmt.Errorf("batch create: %w", err)
+		}
+	}
+	created := time.Now()
+	doneByThen := tr.succeeded.Load()
+	if err := tr.wait(ctx, bulkTimeout); err != nil {
+		return err
+	}
+	end := tr.lastDone()
+	b.res.add("bulk.overlap.e2e", float64(n)/end.Sub(start).Seconds())
+	b.logf("  create-while-processing: %d tasks created in %v (%d finished by then), all finished %v after the first create",
+		n, created.Sub(start).Round(time.Millisecond), doneByThen, end.Sub(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/taskhost/taskhost/host/internal/pool"
+	"github.com/taskhost/taskhost/host/internal/testplugin"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// warmCalls is how many calls measure a warm worker's round trip.
+const warmCalls = 300
+
+// coldStart runs the pool cold-start scenario cfg.runs times.
+func (b *bench) coldStart(ctx context.Context) error {
+	for run := range b.cfg.runs {
+		if err := b.coldStartOnce(ctx); err != nil {
+			return fmt.Errorf("run %d: %w", run+1, err)
+		}
+	}
+	return nil
+}
+
+// coldStartOnce measures spawn + handshake + initialise through the pool:
+// pool.Call on a pool that keeps no idle worker (IdleShutdownTimeout 0),
+// so that every call, made once the previous worker has exited, starts a
+// worker; minus the p50 of a call on a warm worker of a pool that keeps
+// its worker, measured right after.
+func (b *bench) coldStartOnce(ctx context.Context) error {
+	req := pool.Request{Payload: json.RawMessage(echoPayload), Task: shared.CallTask{
+		ID: "0123456789abcdef0123456789abcdef", Type: "bench-cold", ThreadID: "main", Attempt: 1,
+	}}
+	cold, err := pool.New(ctx, pool.NewSystem(workers), pool.Config{
+		Type: "bench-cold", Path: b.plugin, Method: "echo", InitialiseMethod: "initialise",
+		MaxWorkerCount: workers, IdleShutdownTimeout: 0, Logger: hclog.NewNullLogger(),
+	})
+	if err != nil {
+		return err
+	}
+	var coldLat latencies
+	for range b.cfg.spawns {
+		// The previous worker stops in the background; let it go, so
+		// that its exit does not share the CPU with the next spawn.
+		if err := waitNoWorkers(ctx, b.plugin); err != nil {
+			_ = cold.Close(ctx)
+			return err
+		}
+		t0 := time.Now()
+		_, err := cold.Call(ctx, req, nil)
+		d := time.Since(t0)
+		if err != nil {
+			_ = cold.Close(ctx)
+			return fmt.Errorf("cold call: %w", err)
+		}
+		coldLat = append(coldLat, d)
+	}
+	if s := cold.Stats(); s.Spawns != uint64(b.cfg.spawns) {
+		_ = cold.Close(ctx)
+		return fmt.Errorf("%d calls started %d workers: a call found a worker still up", b.cfg.spawns, s.Spawns)
+	}
+	if err := cold.Close(ctx); err != nil {
+		return err
+	}
+
+	warm, err := pool.New(ctx, pool.NewSystem(workers), pool.Config{
+		Type: "bench-cold", Path: b.plugin, Method: "echo", InitialiseMethod: "initialise",
+		MaxWorkerCount: 1, IdleShutdownTimeout: pool.KeepForever, Logger: hclog.NewNullLogger(),
+	})
+	if err != nil {
+		return err
+	}
+	defer warm.Close(context.Background())
+	var warmLat latencies
+	for i := range warmCalls + 1 {
+		t0 := time.Now()
+		if _, err := warm.Call(ctx, req, nil); err != nil {
+			return fmt.Errorf("warm call: %w", err)
+		}
+		if i > 0 { // the first starts the worker
+			warmLat = append(warmLat, time.Since(t0))
+		}
+	}
+	warmP50 := warmLat.pms(50)
+	b.res.add("cold.spawn.p50", coldLat.pms(50)-warmP50)
+	b.res.add("cold.spawn.p99", coldLat.pms(99)-warmP50)
+	b.res.add("cold.warm.p50", warmP50*1000)
+	return nil
+}
+
+// waitNoWorkers waits until no process runs the plugin binary at path.
+func waitNoWorkers(ctx context.Context, path string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(testplugin.Running(path)) > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("workers of %s still running after 10s", path)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/taskhost/taskhost/host"
+)
+
+// createClients is how many clients call POST /v1/tasks at once.
+const createClients = 8
+
+// createCall runs the create-call scenario cfg.runs times.
+func (b *bench) createCall(ctx context.Context) error {
+	for run := range b.cfg.runs {
+		if err := b.createCallOnce(ctx); err != nil {
+			return fmt.Errorf("run %d: %w", run+1, err)
+		}
+	}
+	return nil
+}
+
+// createCallOnce measures durable POST /v1/tasks for a type without a
+// handler, so that nothing but the API and the store is at work: with
+// createClients clients in a loop for cfg.createDur (latency and
+// throughput), then with one client for half that (latency).
+func (b *bench) createCallOnce(ctx context.Context) error {
+	bh, err := b.newHost(ctx, hostConfig{})
+	if err != nil {
+		return err
+	}
+	defer bh.close()
+	// One call first: the connection and the store's first write.
+	if _, err := bh.client.Create(ctx, "bench-nohandler", json.RawMessage(echoPayload), host.CreateOptions{}); err != nil {
+		return err
+	}
+	rate, lat, err := createLoop(ctx, bh, createClients, b.cfg.createDur)
+	if err != nil {
+		return err
+	}
+	b.res.add("create.c8.p50", lat.pms(50))
+	b.res.add("create.c8.p99", lat.pms(99))
+	b.res.add("create.c8.rate", rate)
+	_, lat1, err := createLoop(ctx, bh, 1, b.cfg.createDur/2)
+	if err != nil {
+		return err
+	}
+	b.res.add("create.c1.p50", lat1.pms(50))
+	b.res.add("create.c1.p99", lat1.pms(99))
+	return nil
+}
+
+// createLoop runs clients goroutines creating tasks one call at a time
+// for d, and returns creates per second and every call's latency.
+func createLoop(ctx context.Context, bh *benchHost, clients int, d time.Duration) (float64, latencies, error) {
+	lats := make([]latencies, clients)
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for c := range clients {
+		wg.Go(func() {
+			var l latencies
+			for {
+				t0 := time.Now()
+				if t0.After(deadline) {
+					break
+				}
+				if _, err := bh.client.Create(ctx, "bench-nohandler", json.RawMessage(echoPayload), host.CreateOptions{}); err != nil {
+					errs[c] = fmt.Errorf("create: %w", err)
+					break
+				}
+				l = append(l, time.Since(t0))
+			}
+			lats[c] = l
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all latencies
+	for c := range clients {
+		if errs[c] != nil {
+			return 0, nil, errs[c]
+		}
+		all = append(all, lats[c]...)
+	}
+	return float64(len(all)) / elapsed.Seconds(), all, nil
+}

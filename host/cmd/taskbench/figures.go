@@ -1,0 +1,98 @@
+package main
+
+import "strconv"
+
+// Targets from issue 5, checked against each figure's median over runs.
+const (
+	targetBulkRate      = 20_000 // tasks/s
+	targetBulkOfEcho    = 0.40   // of the raw echo calls/s
+	targetStartP50      = 1      // ms, create → handler start
+	targetStartP99      = 3
+	targetResultP50     = 2 // ms, create → result visible
+	targetResultP99     = 5
+	targetColdStartP50  = 6    // ms
+	targetCreateP50     = 1    // ms, durable POST /v1/tasks
+	targetQueryP50      = 5    // ms, a page of 100 at 1M tasks
+	targetRSS           = 300  // MB
+	targetFirstDispatch = 1000 // ms from Start with 100k pending
+)
+
+// figureSpecs lists every figure in table order.
+func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
+	bulkN := formatCount(bulkTasks)
+	scaleN := formatCount(scaleTasks)
+	pendingN := formatCount(scalePending)
+	return []spec{
+		{Key: "raw.echo8.rate", Scenario: "baseline", Name: "raw go-plugin echo, 8 procs × 8 callers", Unit: "calls/s"},
+		{Key: "raw.echo8.p50", Scenario: "baseline", Name: "raw echo round trip p50, 8 × 8", Unit: "µs"},
+		{Key: "raw.echo1.p50", Scenario: "baseline", Name: "raw echo round trip p50, 1 × 1", Unit: "µs"},
+		{Key: "raw.badger64.rate", Scenario: "baseline", Name: "raw Badger group commit, 64 writers", Unit: "commits/s"},
+		{Key: "raw.badger8.rate", Scenario: "baseline", Name: "raw Badger group commit, 8 writers", Unit: "commits/s"},
+		{Key: "raw.badger8.p50", Scenario: "baseline", Name: "raw durable commit p50, 8 writers", Unit: "ms"},
+		{Key: "raw.badger1.rate", Scenario: "baseline", Name: "raw Badger group commit, 1 writer", Unit: "commits/s"},
+		{Key: "raw.badger1.p50", Scenario: "baseline", Name: "raw durable commit p50, 1 writer", Unit: "ms"},
+		{Key: "raw.spawn.p50", Scenario: "baseline", Name: "raw cold start p50 (NewClient → initialise)", Unit: "ms"},
+		{Key: "raw.spawn.p99", Scenario: "baseline", Name: "raw cold start p99", Unit: "ms"},
+
+		{Key: "bulk.backlog.e2e", Scenario: "bulk", Name: bulkN + " batch-created, then run: first create → last done", Unit: "tasks/s",
+			Target: atLeast(targetBulkRate), Baseline: "raw.echo8.rate", BaselineName: "raw echo", RatioTarget: atLeast(targetBulkOfEcho)},
+		{Key: "bulk.backlog.create", Scenario: "bulk", Name: "backlog: batch create (POST /v1/tasks/batch)", Unit: "tasks/s",
+			Baseline: "raw.badger64.rate", BaselineName: "raw commits"},
+		{Key: "bulk.backlog.drain", Scenario: "bulk", Name: "backlog: run (wake → last done)", Unit: "tasks/s",
+			Baseline: "raw.echo8.rate", BaselineName: "raw echo"},
+		{Key: "bulk.overlap.e2e", Scenario: "bulk", Name: bulkN + " created while processing: first create → last done", Unit: "tasks/s",
+			Target: atLeast(targetBulkRate), Baseline: "raw.echo8.rate", BaselineName: "raw echo", RatioTarget: atLeast(targetBulkOfEcho)},
+
+		{Key: "paced.start.p50", Scenario: "paced", Name: "create → handler start p50", Unit: "ms",
+			Target: atMost(targetStartP50), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},
+		{Key: "paced.start.p99", Scenario: "paced", Name: "create → handler start p99", Unit: "ms",
+			Target: atMost(targetStartP99), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},
+		{Key: "paced.result.p50", Scenario: "paced", Name: "create → result stored p50", Unit: "ms",
+			Target: atMost(targetResultP50), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},
+		{Key: "paced.result.p99", Scenario: "paced", Name: "create → result stored p99", Unit: "ms",
+			Target: atMost(targetResultP99), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},
+		{Key: "paced.rate", Scenario: "paced", Name: "pace achieved (200/s asked)", Unit: "tasks/s"},
+
+		{Key: "cold.spawn.p50", Scenario: "cold start", Name: "pool spawn + handshake + initialise p50", Unit: "ms",
+			Target: atMost(targetColdStartP50), Baseline: "raw.spawn.p50", BaselineName: "raw p50"},
+		{Key: "cold.spawn.p99", Scenario: "cold start", Name: "pool spawn + handshake + initialise p99", Unit: "ms",
+			Baseline: "raw.spawn.p99", BaselineName: "raw p99"},
+		{Key: "cold.warm.p50", Scenario: "cold start", Name: "pool warm call p50 (subtracted above)", Unit: "µs",
+			Baseline: "raw.echo1.p50", BaselineName: "raw echo"},
+
+		{Key: "create.c8.p50", Scenario: "create call", Name: "POST /v1/tasks p50, 8 clients", Unit: "ms",
+			Target: atMost(targetCreateP50), Baseline: "raw.badger8.p50", BaselineName: "raw commit"},
+		{Key: "create.c8.p99", Scenario: "create call", Name: "POST /v1/tasks p99, 8 clients", Unit: "ms"},
+		{Key: "create.c8.rate", Scenario: "create call", Name: "POST /v1/tasks throughput, 8 clients", Unit: "tasks/s",
+			Baseline: "raw.badger8.rate", BaselineName: "raw commits"},
+		{Key: "create.c1.p50", Scenario: "create call", Name: "POST /v1/tasks p50, 1 client", Unit: "ms",
+			Target: atMost(targetCreateP50), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},
+		{Key: "create.c1.p99", Scenario: "create call", Name: "POST /v1/tasks p99, 1 client", Unit: "ms"},
+
+		{Key: "scale.load.time", Scenario: "scale", Name: "load " + scaleN + " tasks (once)", Unit: "s"},
+		{Key: "scale.load.rate", Scenario: "scale", Name: "load rate (batched creates)", Unit: "tasks/s"},
+		{Key: "scale.query.first", Scenario: "scale", Name: "query page of 100 p50, worst of 32 (first page)", Unit: "ms",
+			Target: atMost(targetQueryP50)},
+		{Key: "scale.query.cursor", Scenario: "scale", Name: "query page of 100 p50, worst of 32 (via cursor)", Unit: "ms",
+			Target: atMost(targetQueryP50)},
+		{Key: "scale.query.median", Scenario: "scale", Name: "query page of 100 p50, median of all 64", Unit: "ms",
+			Target: atMost(targetQueryP50)},
+		{Key: "scale.rss.load", Scenario: "scale", Name: "process RSS after load (after GC)", Unit: "MB", Target: atMost(targetRSS)},
+		{Key: "scale.rss.query", Scenario: "scale", Name: "process RSS after queries (after GC)", Unit: "MB", Target: atMost(targetRSS)},
+		{Key: "scale.rss.free", Scenario: "scale", Name: "process RSS after queries (after FreeOSMemory)", Unit: "MB"},
+		{Key: "scale.dispatch", Scenario: "scale", Name: "Start → first dispatch, " + pendingN + " pending", Unit: "ms",
+			Target: atMost(targetFirstDispatch)},
+	}
+}
+
+// formatCount writes 1000000 as "1M", 100000 as "100k", 12500 as
+// "12.5k".
+func formatCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%100_000 == 0:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', -1, 64) + "M"
+	case n >= 1000 && n%100 == 0:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + "k"
+	}
+	return strconv.Itoa(n)
+}

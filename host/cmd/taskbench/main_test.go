@@ -1,0 +1,65 @@
+package main
+
+import (
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// smoke runs the named scenarios at a toy size and checks that each of
+// their figures got its sample and a table row: that the program works,
+// not how fast anything is (`make bench-short` is the quick look at the
+// figures).
+func smoke(t *testing.T, plugin string, scenarios string) {
+	t.Helper()
+	cfg, err := parseFlags([]string{"-short", "-runs", "1", "-no-baselines", "-scenarios", scenarios, "-plugin", plugin}, io.Discard)
+	require.NoError(t, err)
+	cfg.echoDur, cfg.badgerDur, cfg.createDur = 100*time.Millisecond, 100*time.Millisecond, 200*time.Millisecond
+	cfg.spawns = 2
+	cfg.bulkTasks, cfg.bulkBatch, cfg.overlapBatch = 300, 100, 50
+	cfg.pacedRate, cfg.pacedDur = 100, 300*time.Millisecond
+	cfg.scaleTasks, cfg.scalePending, cfg.scaleBatch, cfg.queryReps = 3000, 300, 500, 1
+	cfg.jsonPath = t.TempDir() + "/out.json"
+
+	var log strings.Builder
+	b, err := newBench(cfg, &log)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(b.root) })
+	require.False(t, b.runAll(t.Context()), "a scenario failed:\n%s", log.String())
+
+	var out strings.Builder
+	require.NoError(t, b.report(&out))
+	measured := 0
+	for _, f := range b.res.figs {
+		if len(f.Samples) > 0 {
+			measured++
+			require.Len(t, f.Samples, 1, "figure %s", f.Key)
+			require.Contains(t, out.String(), "| "+f.Name+" ")
+		}
+	}
+	require.NotZero(t, measured)
+	_, err = os.Stat(cfg.jsonPath)
+	require.NoError(t, err)
+}
+
+// TestSmokeCreateCall runs one quick scenario that needs no plugin: the
+// host, its API and the store, in about a second.
+func TestSmokeCreateCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real host for about a second")
+	}
+	smoke(t, "no-plugin-needed", "create")
+}
+
+// TestSmokeAll runs every scenario at a toy size, with real testworker
+// processes. Too slow for `make test`: TASKBENCH_SMOKE=1 turns it on.
+func TestSmokeAll(t *testing.T) {
+	if os.Getenv("TASKBENCH_SMOKE") == "" {
+		t.Skip("set TASKBENCH_SMOKE=1 to run every scenario at a toy size (tens of seconds)")
+	}
+	smoke(t, "", strings.Join(scenarioNames(), ","))
+}
