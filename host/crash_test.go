@@ -104,6 +104,8 @@ func helperHost(t *testing.T, mode, dir, bin, transitions, id string) (*exec.Cmd
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+	// A test that fails early must not leave its host behind.
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return cmd, bufio.NewScanner(out)
 }
 

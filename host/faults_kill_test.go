@@ -507,6 +507,9 @@ func startFaultHost(t *testing.T, final bool, env []string) *faultHost {
 	err = fh.cmd.Start()
 	w.Close()
 	require.NoError(t, err)
+	// A test that fails early must not leave its host behind (Kill after
+	// a clean exit is harmless).
+	t.Cleanup(func() { _ = fh.cmd.Process.Kill() })
 	go func() {
 		defer close(fh.lines)
 		defer out.Close()

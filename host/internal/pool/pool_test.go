@@ -724,6 +724,8 @@ func pidsOfHelper(t *testing.T, bin string) (*exec.Cmd, []int) {
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+	// A test that fails early must not leave its host behind.
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	var pids []int
 	sc := bufio.NewScanner(out)
 	for sc.Scan() && sc.Text() != "ready" {
