@@ -37,7 +37,7 @@ test: ## run the whole test suite with the race detector (tests build the plugin
 
 .PHONY: test-faults
 test-faults: ## the long fault suite: the host SIGKILLed in 20 rounds over 200 tasks, every plugin failure mode (a few minutes)
-	TASKHOST_FAULT_ROUNDS=20 TASKHOST_FAULT_TASKS=200 $(GO) test -race -count=1 -run 'Fault' -timeout 30m ./host/
+	TASKHOST_FAULT_ROUNDS=20 TASKHOST_FAULT_TASKS=200 $(GO) test -race -count=1 -v -run 'Fault' -timeout 30m ./host/
 
 # How long make soak loads the host: make soak SOAK=1m for a quick look.
 SOAK ?= 10m

@@ -29,8 +29,9 @@ type rawWorker struct {
 }
 
 // spawnRaw starts the plugin, completes the handshake and dispenses the
-// worker. The process attributes are the pool's.
-func spawnRaw(path string) (*rawWorker, error) {
+// worker. The process attributes are the pool's; mtls turns on
+// go-plugin's AutoMTLS, as the pool does by default.
+func spawnRaw(path string, mtls bool) (*rawWorker, error) {
 	cmd := exec.Command(path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c := plugin.NewClient(&plugin.ClientConfig{
@@ -38,6 +39,7 @@ func spawnRaw(path string) (*rawWorker, error) {
 		VersionedPlugins: shared.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         mtls,
 		Logger:           hclog.NewNullLogger(),
 	})
 	rc, err := c.Client()
@@ -72,7 +74,7 @@ const echoPayload = `{"n":1}`
 
 // rawEcho runs callers goroutines for d, caller i calling echo on process
 // i % procs in a loop, and returns calls per second and every round trip.
-func rawEcho(ctx context.Context, path string, procs, callers int, d time.Duration) (float64, latencies, error) {
+func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d time.Duration) (float64, latencies, error) {
 	ws := make([]*rawWorker, 0, procs)
 	defer func() {
 		var wg sync.WaitGroup
@@ -82,7 +84,7 @@ func rawEcho(ctx context.Context, path string, procs, callers int, d time.Durati
 		wg.Wait()
 	}()
 	for range procs {
-		w, err := spawnRaw(path)
+		w, err := spawnRaw(path, mtls)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -129,14 +131,14 @@ func rawEcho(ctx context.Context, path string, procs, callers int, d time.Durati
 // rawColdStart spawns n workers one after the other and returns, for
 // each, the time from plugin.NewClient to the first successful call of
 // initialise. Each is killed (untimed) before the next starts.
-func rawColdStart(ctx context.Context, path string, n int) (latencies, error) {
+func rawColdStart(ctx context.Context, path string, mtls bool, n int) (latencies, error) {
 	out := make(latencies, 0, n)
 	for range n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()
-		w, err := spawnRaw(path)
+		w, err := spawnRaw(path, mtls)
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,8 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "raw.echo8.rate", Scenario: "baseline", Name: "raw go-plugin echo, 8 procs × 8 callers", Unit: "calls/s"},
 		{Key: "raw.echo8.p50", Scenario: "baseline", Name: "raw echo round trip p50, 8 × 8", Unit: "µs"},
 		{Key: "raw.echo1.p50", Scenario: "baseline", Name: "raw echo round trip p50, 1 × 1", Unit: "µs"},
+		{Key: "raw.echo8mtls.rate", Scenario: "baseline", Name: "raw echo with AutoMTLS (the pool's default), 8 × 8", Unit: "calls/s",
+			Baseline: "raw.echo8.rate", BaselineName: "raw echo"},
 		{Key: "raw.badger64.rate", Scenario: "baseline", Name: "raw Badger group commit, 64 writers", Unit: "commits/s"},
 		{Key: "raw.badger8.rate", Scenario: "baseline", Name: "raw Badger group commit, 8 writers", Unit: "commits/s"},
 		{Key: "raw.badger8.p50", Scenario: "baseline", Name: "raw durable commit p50, 8 writers", Unit: "ms"},
@@ -33,6 +35,8 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "raw.badger1.p50", Scenario: "baseline", Name: "raw durable commit p50, 1 writer", Unit: "ms"},
 		{Key: "raw.spawn.p50", Scenario: "baseline", Name: "raw cold start p50 (NewClient → initialise)", Unit: "ms"},
 		{Key: "raw.spawn.p99", Scenario: "baseline", Name: "raw cold start p99", Unit: "ms"},
+		{Key: "raw.spawnmtls.p50", Scenario: "baseline", Name: "raw cold start p50 with AutoMTLS", Unit: "ms",
+			Baseline: "raw.spawn.p50", BaselineName: "raw p50"},
 
 		{Key: "bulk.backlog.e2e", Scenario: "bulk", Name: bulkN + " batch-created, then run: first create → last done", Unit: "tasks/s",
 			Target: atLeast(targetBulkRate), Baseline: "raw.echo8.rate", BaselineName: "raw echo", RatioTarget: atLeast(targetBulkOfEcho)},

@@ -95,7 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scen := fs.String("scenarios", strings.Join(scenarioNames(), ","), "comma-separated scenarios to run; each adds the baselines it is compared with")
 	noBase := fs.Bool("no-baselines", false, "run only the scenarios named, without the baselines they compare with")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
-	profile := fs.String("cpuprofile", "", "write a CPU profile of each scenario into this directory (<scenario>.pprof)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of each scenario into this directory (<scenario>.pprof), and the heap after the scale load (scale-heap.pprof)")
 	scaleTasks := fs.Int("scale-tasks", 0, "tasks the scale scenario stores (default 1,000,000; 100,000 with -short)")
 	scalePending := fs.Int("scale-pending", 0, "of which pending of the dispatched type (default 100,000; 10,000 with -short)")
 	scaleBatch := fs.Int("scale-batch", 2000, "tasks per create while loading the scale data set")
@@ -326,6 +326,23 @@ func (b *bench) startProfile(name string) func() {
 	}
 }
 
+// writeHeapProfile writes the live heap to <cpuprofile dir>/<name>.pprof
+// when profiles are asked for.
+func (b *bench) writeHeapProfile(name string) {
+	if b.cfg.profileDir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(b.cfg.profileDir, name+".pprof"))
+	if err != nil {
+		b.logf("heap profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.logf("heap profile: %v", err)
+	}
+}
+
 // report prints the table, and writes the JSON file when asked.
 func (b *bench) report(w io.Writer) error {
 	mode := fmt.Sprintf("%d runs", b.cfg.runs)
@@ -357,17 +374,24 @@ func (b *bench) report(w io.Writer) error {
 
 func (b *bench) rawEchoBaseline(ctx context.Context) error {
 	for range b.cfg.runs {
-		rate, lat, err := rawEcho(ctx, b.plugin, workers, workers, b.cfg.echoDur)
+		rate, lat, err := rawEcho(ctx, b.plugin, false, workers, workers, b.cfg.echoDur)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.echo8.rate", rate)
 		b.res.add("raw.echo8.p50", lat.pus(50))
-		_, lat1, err := rawEcho(ctx, b.plugin, 1, 1, b.cfg.echoDur/2)
+		_, lat1, err := rawEcho(ctx, b.plugin, false, 1, 1, b.cfg.echoDur/2)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.echo1.p50", lat1.pus(50))
+		// The pool turns go-plugin's AutoMTLS on by default: what that
+		// alone costs.
+		rate, _, err = rawEcho(ctx, b.plugin, true, workers, workers, b.cfg.echoDur/2)
+		if err != nil {
+			return err
+		}
+		b.res.add("raw.echo8mtls.rate", rate)
 	}
 	return nil
 }
@@ -397,12 +421,17 @@ func (b *bench) rawBadgerBaseline(ctx context.Context) error {
 
 func (b *bench) rawSpawnBaseline(ctx context.Context) error {
 	for range b.cfg.runs {
-		lat, err := rawColdStart(ctx, b.plugin, b.cfg.spawns)
+		lat, err := rawColdStart(ctx, b.plugin, false, b.cfg.spawns)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.spawn.p50", lat.pms(50))
 		b.res.add("raw.spawn.p99", lat.pms(99))
+		lat, err = rawColdStart(ctx, b.plugin, true, b.cfg.spawns)
+		if err != nil {
+			return err
+		}
+		b.res.add("raw.spawnmtls.p50", lat.pms(50))
 	}
 	return nil
 }

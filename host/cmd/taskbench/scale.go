@@ -139,6 +139,7 @@ func (b *bench) scale(ctx context.Context) error {
 	runtime.GC()
 	b.res.add("scale.rss.load", rssMB())
 	b.logf("  RSS after load: %s", rssLine())
+	b.writeHeapProfile("scale-heap")
 
 	for run := range b.cfg.slowRuns {
 		if err := b.scaleQueries(ctx, qh); err != nil {
