@@ -17,10 +17,14 @@ import (
 const warmCalls = 300
 
 // coldStart runs the pool cold-start scenario cfg.runs times.
+// Each run measures with go-plugin's automatic mTLS (the default) and
+// without, so that its cost shows.
 func (b *bench) coldStart(ctx context.Context) error {
 	for run := range b.cfg.runs {
-		if err := b.coldStartOnce(ctx); err != nil {
-			return fmt.Errorf("run %d: %w", run+1, err)
+		for _, mtls := range []bool{true, false} {
+			if err := b.coldStartOnce(ctx, mtls); err != nil {
+				return fmt.Errorf("run %d (mTLS %v): %w", run+1, mtls, err)
+			}
 		}
 	}
 	return nil
@@ -31,13 +35,13 @@ func (b *bench) coldStart(ctx context.Context) error {
 // so that every call, made once the previous worker has exited, starts a
 // worker; minus the p50 of a call on a warm worker of a pool that keeps
 // its worker, measured right after.
-func (b *bench) coldStartOnce(ctx context.Context) error {
+func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 	req := pool.Request{Payload: json.RawMessage(echoPayload), Task: shared.CallTask{
 		ID: "0123456789abcdef0123456789abcdef", Type: "bench-cold", ThreadID: "main", Attempt: 1,
 	}}
 	cold, err := pool.New(ctx, pool.NewSystem(workers), pool.Config{
 		Type: "bench-cold", Path: b.plugin, Method: "echo", InitialiseMethod: "initialise",
-		MaxWorkerCount: workers, IdleShutdownTimeout: 0, Logger: hclog.NewNullLogger(),
+		MaxWorkerCount: workers, IdleShutdownTimeout: 0, Logger: hclog.NewNullLogger(), DisableMTLS: !mtls,
 	})
 	if err != nil {
 		return err
@@ -69,7 +73,7 @@ func (b *bench) coldStartOnce(ctx context.Context) error {
 
 	warm, err := pool.New(ctx, pool.NewSystem(workers), pool.Config{
 		Type: "bench-cold", Path: b.plugin, Method: "echo", InitialiseMethod: "initialise",
-		MaxWorkerCount: 1, IdleShutdownTimeout: pool.KeepForever, Logger: hclog.NewNullLogger(),
+		MaxWorkerCount: 1, IdleShutdownTimeout: pool.KeepForever, Logger: hclog.NewNullLogger(), DisableMTLS: !mtls,
 	})
 	if err != nil {
 		return err
@@ -86,6 +90,11 @@ func (b *bench) coldStartOnce(ctx context.Context) error {
 		}
 	}
 	warmP50 := warmLat.pms(50)
+	if !mtls {
+		b.res.add("cold.nomtls.spawn.p50", coldLat.pms(50)-warmP50)
+		b.res.add("cold.nomtls.warm.p50", warmP50*1000)
+		return nil
+	}
 	b.res.add("cold.spawn.p50", coldLat.pms(50)-warmP50)
 	b.res.add("cold.spawn.p99", coldLat.pms(99)-warmP50)
 	b.res.add("cold.warm.p50", warmP50*1000)

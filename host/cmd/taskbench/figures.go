@@ -63,6 +63,10 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 			Baseline: "raw.spawn.p99", BaselineName: "raw p99"},
 		{Key: "cold.warm.p50", Scenario: "cold start", Name: "pool warm call p50 (subtracted above)", Unit: "µs",
 			Baseline: "raw.echo1.p50", BaselineName: "raw echo"},
+		{Key: "cold.nomtls.spawn.p50", Scenario: "cold start", Name: "same cold start p50, mTLS off", Unit: "ms",
+			Baseline: "cold.spawn.p50", BaselineName: "with mTLS"},
+		{Key: "cold.nomtls.warm.p50", Scenario: "cold start", Name: "same warm call p50, mTLS off", Unit: "µs",
+			Baseline: "cold.warm.p50", BaselineName: "with mTLS"},
 
 		{Key: "create.c8.p50", Scenario: "create call", Name: "POST /v1/tasks p50, 8 clients", Unit: "ms",
 			Target: atMost(targetCreateP50), Baseline: "raw.badger8.p50", BaselineName: "raw commit"},
