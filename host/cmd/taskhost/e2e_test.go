@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskhost/taskhost/host/api"
 	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/shared"
 )
@@ -171,13 +172,26 @@ func TestE2EServeRefusesOpenListenWithoutToken(t *testing.T) {
 
 func TestE2EDrainOnSIGTERM(t *testing.T) {
 	t.Parallel()
-	addr, serve, again := serveReal(t, `drain_timeout = "500ms"`+"\n")
+	addr, serve, again := serveReal(t, `drain_timeout = "3s"`+"\n")
 
 	r := taskhost(t, addr, "", "create", "sleep", `{"ms":600000}`, "--retain-for", "forever")
 	require.Equal(t, 0, r.code, r.stderr)
 	id := strings.TrimSpace(r.stdout)
+	// Wait until the method runs in a worker, not just until the task is
+	// claimed: a task still waiting for its worker is requeued at once.
+	client, err := api.NewClient(addr)
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		return strings.Contains(taskhost(t, addr, "", "get", id).stdout, `"status": "processing"`)
+		hs, err := client.Handlers(t.Context())
+		if err != nil {
+			return false
+		}
+		for _, h := range hs {
+			if h.Type == "sleep" && h.Pool.Busy == 1 {
+				return true
+			}
+		}
+		return false
 	}, 15*time.Second, 10*time.Millisecond)
 
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
