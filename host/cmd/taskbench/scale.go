@@ -148,12 +148,13 @@ func (b *bench) scale(ctx context.Context) error {
 		runtime.GC()
 		b.res.add("scale.rss.query", rssMB())
 		b.logf("  RSS after queries: %s", rssLine())
-		// What the heap holds, without what the Go runtime has freed but
-		// not yet given back.
-		debug.FreeOSMemory()
-		b.res.add("scale.rss.free", rssMB())
-		b.logf("  RSS after FreeOSMemory: %s", rssLine())
 	}
+	// What the process holds without what the Go runtime has freed but
+	// not given back yet: once, at the end, since paging it back in would
+	// slow the queries that follow.
+	debug.FreeOSMemory()
+	b.res.add("scale.rss.free", rssMB())
+	b.logf("  RSS after FreeOSMemory: %s", rssLine())
 	for run := range b.cfg.slowRuns {
 		if err := b.scaleFirstDispatch(ctx, st); err != nil {
 			return fmt.Errorf("first dispatch, run %d: %w", run+1, err)
