@@ -74,10 +74,12 @@ func (b *bench) bulkBacklog(ctx context.Context) error {
 	if _, err := runner.h.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{}); err != nil {
 		return fmt.Errorf("create the wake-up task: %w", err)
 	}
+	occ := sampleOccupancy(runner, tr.done)
 	if err := tr.wait(ctx, bulkTimeout); err != nil {
 		return err
 	}
 	end := tr.lastDone()
+	b.logf("  backlog drain: on average %s", <-occ)
 	b.res.add("bulk.backlog.e2e", float64(n+1)/end.Sub(start).Seconds())
 	b.res.add("bulk.backlog.create", float64(n)/created.Sub(start).Seconds())
 	b.res.add("bulk.backlog.drain", float64(n+1)/end.Sub(created).Seconds())
@@ -115,4 +117,35 @@ func (b *bench) bulkOverlap(ctx context.Context) error {
 	b.logf("  create-while-processing: %d tasks created in %v (%d finished by then), all finished %v after the first create",
 		n, created.Sub(start).Round(time.Millisecond), doneByThen, end.Sub(start).Round(time.Millisecond))
 	return nil
+}
+
+// sampleOccupancy samples, every millisecond until done, how many of the
+// handler's tasks are in flight (claimed, not yet settled) and how many
+// of its workers are running a call, and then sends the averages: with
+// 8 workers, fewer than 8 busy means the workers wait for work.
+func sampleOccupancy(bh *benchHost, done <-chan struct{}) <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		var n, running, busy int
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				if n == 0 {
+					n = 1
+				}
+				out <- fmt.Sprintf("%.1f tasks in flight and %.1f of %d workers in a call (%d samples)",
+					float64(running)/float64(n), float64(busy)/float64(n), workers, n)
+				return
+			case <-tick.C:
+				if hs := bh.h.Handlers(); len(hs) > 0 {
+					n++
+					running += hs[0].Running
+					busy += hs[0].Pool.Busy
+				}
+			}
+		}
+	}()
+	return out
 }
