@@ -119,7 +119,11 @@ const claimRetry = time.Second
 func (hd *handler) fill() time.Duration {
 	ctx := context.Background()
 	h := hd.h
-	for hd.inflight.Load() < int64(hd.capacity) {
+	for {
+		free := hd.capacity - int(hd.inflight.Load())
+		if free <= 0 {
+			break
+		}
 		select {
 		case <-hd.stopCh:
 			return time.Hour
@@ -127,18 +131,20 @@ func (hd *handler) fill() time.Duration {
 		}
 		t := now()
 		hd.claimMu.Lock()
-		rec, err := h.st.Claim(ctx, hd.typ, t, h.opts.NodeID, t.Add(hd.lease()))
-		if err != nil || rec == nil {
+		recs, err := h.st.Claim(ctx, hd.typ, t, h.opts.NodeID, t.Add(hd.lease()), free)
+		if err != nil {
 			hd.claimMu.Unlock()
-			if err != nil {
-				hd.log.Error("claim failed", "error", err)
-				return claimRetry
-			}
+			hd.log.Error("claim failed", "error", err)
+			return claimRetry
+		}
+		hd.inflight.Add(int64(len(recs)))
+		for _, rec := range recs {
+			hd.startRun(rec)
+		}
+		hd.claimMu.Unlock()
+		if len(recs) < free {
 			break
 		}
-		hd.inflight.Add(1)
-		hd.startRun(rec)
-		hd.claimMu.Unlock()
 	}
 	if hd.inflight.Load() >= int64(hd.capacity) {
 		return h.opts.TaskInterval // a finished run wakes us

@@ -171,7 +171,10 @@ type HandlerOptions struct {
 	// plugins also get GOMEMLIMIT a little below it. 0 means none.
 	MemoryLimit int64
 	// Env is the plugin's whole environment: the host's own variables
-	// (its secrets above all) never reach a plugin.
+	// (its secrets above all) never reach a plugin. Unless Env sets them,
+	// a plugin gets GOMAXPROCS=1 (a worker runs one task at a time; set it
+	// for a handler that parallelises within a task) and GOMEMLIMIT (see
+	// MemoryLimit).
 	Env map[string]string
 	// DisableMTLS turns off the automatic mutual TLS between the host and
 	// its plugins (on by default).

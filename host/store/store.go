@@ -105,15 +105,17 @@ type Store interface {
 	Create(ctx context.Context, tasks ...*Record) error
 	// Get returns the task, or shared.ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
-	// Claim atomically takes the pending task of type typ that is due
-	// earliest (Due, then DateCreated, then ID), if it is due at or before
-	// now: in the same transaction it becomes processing, with Attempts
-	// incremented, DateModified = now and the lease set. It returns nil,
-	// nil when no task of that type is due. Unlike the other writes, a
-	// claim need not be durable when Claim returns: one lost in a crash
-	// leaves the task pending, which is what recovery makes of a task
-	// interrupted while processing anyway.
-	Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time) (*Record, error)
+	// Claim atomically takes up to limit pending tasks of type typ that
+	// are due at or before now, earliest due first (Due, then DateCreated,
+	// then ID): in the same transaction each becomes processing, with
+	// Attempts incremented, DateModified = now and the lease set. It
+	// returns none when no task of that type is due; a limit below 1 fails
+	// with shared.ErrInvalidArgument, and a backend may take fewer than
+	// limit tasks even when more are due. Unlike the other writes, a claim
+	// need not be durable when Claim returns: one lost in a crash leaves
+	// the tasks pending, which is what recovery makes of a task interrupted
+	// while processing anyway.
+	Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time, limit int) ([]*Record, error)
 	// NextDue returns when the earliest pending task of type typ is due;
 	// ok is false when the type has no pending task.
 	NextDue(ctx context.Context, typ string) (due time.Time, ok bool, err error)

@@ -79,16 +79,21 @@ func TestPluginsGetACleanEnvironment(t *testing.T) {
 
 	require.Equal(t, "eu-1", env["REGION"])
 	require.Equal(t, "483183820", env["GOMEMLIMIT"], "GOMEMLIMIT is 90% of the memory limit")
+	require.Equal(t, "1", env["GOMAXPROCS"], "a worker runs one call at a time")
 	require.NotContains(t, env, "TASKHOST_TOKEN", "the host's secrets never reach a plugin")
 	require.NotContains(t, env, "PATH")
 	for k := range env {
-		ok := k == "REGION" || k == "GOMEMLIMIT" || strings.HasPrefix(k, "PLUGIN_") || k == "TASKHOST_PLUGIN"
+		ok := k == "REGION" || k == "GOMEMLIMIT" || k == "GOMAXPROCS" || strings.HasPrefix(k, "PLUGIN_") || k == "TASKHOST_PLUGIN"
 		require.True(t, ok, "unexpected variable %s in the plugin's environment", k)
 	}
 	require.Contains(t, env, "PLUGIN_CLIENT_CERT", "go-plugin's automatic mTLS is on by default")
 
 	cfg.DisableMTLS = true
-	require.NotContains(t, pluginEnv(t, cfg), "PLUGIN_CLIENT_CERT")
+	cfg.Env = map[string]string{"GOMAXPROCS": "2", "GOMEMLIMIT": "100MiB"}
+	env = pluginEnv(t, cfg)
+	require.NotContains(t, env, "PLUGIN_CLIENT_CERT")
+	require.Equal(t, "2", env["GOMAXPROCS"], "the handler's env wins")
+	require.Equal(t, "100MiB", env["GOMEMLIMIT"], "the handler's env wins")
 }
 
 func TestResultTooLarge(t *testing.T) {

@@ -77,7 +77,8 @@ type Config struct {
 	// Go plugins also get GOMEMLIMIT a little below it. 0 means none.
 	MemoryLimit int64
 	// Env is the plugin's whole environment (besides what go-plugin
-	// itself passes): the host's own variables never reach it.
+	// itself passes, and GOMAXPROCS and GOMEMLIMIT unless Env sets them;
+	// see Pool.env): the host's own variables never reach it.
 	Env map[string]string
 	// DisableMTLS turns off go-plugin's automatic mutual TLS on the
 	// host-plugin channel (on by default).

@@ -228,13 +228,20 @@ func checkBinary(path string) error {
 	return nil
 }
 
-// env is the plugin's environment: exactly Config.Env, plus GOMEMLIMIT a
-// little below the memory limit so that a Go plugin's GC works harder
-// before the watchdog kills it.
+// env is the plugin's environment: exactly Config.Env, plus two Go
+// runtime settings unless Env sets them. GOMAXPROCS=1: a worker runs one
+// call at a time and the host runs up to a worker per CPU, so a Go
+// runtime per worker spinning on every CPU only burns the time the calls
+// need (make bench: bulk throughput rises about 15% on 2 CPUs with 8
+// workers). GOMEMLIMIT a little below the memory limit, so that a Go
+// plugin's GC works harder before the watchdog kills it.
 func (p *Pool) env() []string {
-	env := make([]string, 0, len(p.cfg.Env)+1)
+	env := make([]string, 0, len(p.cfg.Env)+2)
 	for k, v := range p.cfg.Env {
 		env = append(env, k+"="+v)
+	}
+	if _, set := p.cfg.Env["GOMAXPROCS"]; !set {
+		env = append(env, "GOMAXPROCS=1")
 	}
 	if _, set := p.cfg.Env["GOMEMLIMIT"]; !set && p.cfg.MemoryLimit > 0 {
 		env = append(env, fmt.Sprintf("GOMEMLIMIT=%d", p.cfg.MemoryLimit*9/10))

@@ -115,9 +115,10 @@ func TestReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Tasks, 2)
 	require.Equal(t, pending.ID, page.Tasks[0].ID)
-	claimed, err := s.Claim(t.Context(), "image-resize", time.UnixMilli(2_000_000_000_000), "n", time.Time{})
+	claimed, err := s.Claim(t.Context(), "image-resize", time.UnixMilli(2_000_000_000_000), "n", time.Time{}, 10)
 	require.NoError(t, err)
-	require.Equal(t, pending.ID, claimed.ID)
+	require.Len(t, claimed, 1)
+	require.Equal(t, pending.ID, claimed[0].ID)
 	n, err := s.Sweep(t.Context(), time.UnixMilli(2_000_000_000_000), 10)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
@@ -151,14 +152,15 @@ func TestLongStringsRefused(t *testing.T) {
 	} {
 		require.ErrorIs(t, s.Create(t.Context(), r), shared.ErrInvalidArgument)
 	}
-	_, err := s.Claim(t.Context(), "t", now, long, now)
+	_, err := s.Claim(t.Context(), "t", now, long, now, 1)
 	require.ErrorIs(t, err, shared.ErrInvalidArgument)
 	ok := &store.Record{Task: shared.Task{ID: strings.Repeat("i", MaxStringLen), Type: strings.Repeat("t", MaxStringLen),
 		Status: shared.StatusPending, DateCreated: now, DateModified: now}}
 	require.NoError(t, s.Create(t.Context(), ok))
-	got, err := s.Claim(t.Context(), ok.Type, now, strings.Repeat("o", MaxStringLen), now)
+	got, err := s.Claim(t.Context(), ok.Type, now, strings.Repeat("o", MaxStringLen), now, 1)
 	require.NoError(t, err)
-	require.Equal(t, ok.ID, got.ID)
+	require.Len(t, got, 1)
+	require.Equal(t, ok.ID, got[0].ID)
 }
 
 // trickyStrings are type and owner names that break bare concatenation:
@@ -439,7 +441,7 @@ func TestClosedStore(t *testing.T) {
 	ctx := t.Context()
 	now := time.Now()
 	require.ErrorIs(t, s.Create(ctx, fullRecord()), shared.ErrClosed)
-	_, err = s.Claim(ctx, "t", now, "o", now)
+	_, err = s.Claim(ctx, "t", now, "o", now, 1)
 	require.ErrorIs(t, err, shared.ErrClosed)
 	_, err = s.Query(ctx, store.Query{})
 	require.ErrorIs(t, err, shared.ErrClosed)

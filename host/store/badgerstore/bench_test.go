@@ -132,11 +132,11 @@ func BenchmarkCycle(b *testing.B) {
 				if err := s.Create(ctx, benchRecord(fmt.Sprintf("%032x", i), typ, now)); err != nil {
 					return err
 				}
-				r, err := s.Claim(ctx, typ, now.Add(time.Hour), "node", now.Add(2*time.Hour))
-				if err != nil || r == nil {
-					return fmt.Errorf("claim: %v, %w", r, err)
+				recs, err := s.Claim(ctx, typ, now.Add(time.Hour), "node", now.Add(2*time.Hour), 1)
+				if err != nil || len(recs) != 1 {
+					return fmt.Errorf("claim: %d tasks, %w", len(recs), err)
 				}
-				next := *r
+				next := *recs[0]
 				done := now.Add(time.Hour)
 				retain := done.Add(time.Hour)
 				next.Status = shared.StatusSuccess

@@ -68,9 +68,9 @@ func TestCounts(t *testing.T) {
 
 	// A change of status moves the task between counts; a removal drops
 	// a type that has no task left.
-	claimed, err := s.Claim(ctx, "a", t0.Add(time.Hour), "main", t0.Add(2*time.Hour))
+	claimed, err := s.Claim(ctx, "a", t0.Add(time.Hour), "main", t0.Add(2*time.Hour), 1)
 	require.NoError(t, err)
-	require.NotNil(t, claimed)
+	require.Len(t, claimed, 1)
 	require.NoError(t, s.Delete(ctx, fmt.Sprintf("%x-%s-%d", "b", shared.StatusProcessing, 0)))
 	got, err = s.Counts(ctx, queue...)
 	require.NoError(t, err)
@@ -148,9 +148,9 @@ func TestCommitHooks(t *testing.T) {
 	require.False(t, badDuration.Load())
 
 	// A claim is not synced and not reported.
-	claimed, err := s.Claim(ctx, "hook", t0, "main", t0.Add(time.Hour))
+	claimed, err := s.Claim(ctx, "hook", t0, "main", t0.Add(time.Hour), 1)
 	require.NoError(t, err)
-	require.NotNil(t, claimed)
+	require.Len(t, claimed, 1)
 	require.Equal(t, int64(1+writers*each), synced.Load())
 	require.Equal(t, int64(1+writers*each), commits.Load())
 }

@@ -435,68 +435,100 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 	return r, nil
 }
 
-// Claim takes the first dispatch entry of typ at or after the type's
-// claim floor (floors.go). Claims of one type are serialised in the
-// process; a concurrent Update or Delete of the same task makes Badger
-// fail one of the commits with a conflict, and the claim is retried.
-func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time) (*store.Record, error) {
+// Claim takes the first dispatch entries of typ at or after the type's
+// claim floor (floors.go), in one transaction. Claims of one type are
+// serialised in the process; a concurrent Update or Delete of a claimed
+// task makes Badger fail one of the commits with a conflict, and the
+// claim is retried.
+func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time, limit int) ([]*store.Record, error) {
 	if len(typ) > MaxStringLen || len(owner) > MaxStringLen {
-		return nil, fmt.Errorf("claim task: %w: type or owner longer than %d bytes", shared.ErrInvalidArgument, MaxStringLen)
+		return nil, fmt.Errorf("claim tasks: %w: type or owner longer than %d bytes", shared.ErrInvalidArgument, MaxStringLen)
 	}
+	if limit < 1 {
+		return nil, fmt.Errorf("claim tasks: %w: limit %d, want 1 or more", shared.ErrInvalidArgument, limit)
+	}
+	limit = min(limit, maxClaim)
 	prefix := dispatchPrefix(typ)
 	var (
-		claimed *store.Record
+		claimed []*store.Record
 		floor   []byte // where this attempt scans from
-		first   []byte // the first live dispatch key it found
+		next    []byte // the first live dispatch key it left in place
 	)
 	begin := func() func(ok bool) {
 		unlock := s.floors.lock(typ)
 		r, f := s.floors.begin(typ)
-		floor, first = f, nil
+		floor, next = f, nil
 		return func(ok bool) {
-			s.floors.end(r, first, ok)
+			s.floors.end(r, next, ok)
 			unlock()
 		}
 	}
 	// Not durable: a claim lost in a crash leaves the task pending, which
 	// is what recovery makes of an interrupted claim anyway.
 	err := s.writeWith(ctx, false, begin, func(txn *tx) (bool, error) {
-		claimed = nil
+		claimed = claimed[:0]
+		var due []string
 		var err error
-		first, err = firstKey(txn.Txn, prefix, floor)
-		if first == nil || err != nil {
+		due, next, err = dueKeys(txn.Txn, prefix, floor, timeKey(now), limit)
+		if len(due) == 0 || err != nil {
 			return false, err
 		}
-		p, err := decodeKey(first)
-		if err != nil {
-			return false, fmt.Errorf("dispatch index: %w", err)
+		for _, id := range due {
+			r, err := getRecord(txn.Txn, id)
+			if err != nil {
+				return false, fmt.Errorf("dispatch index: %w", err)
+			}
+			if r.Status != shared.StatusPending {
+				return false, fmt.Errorf("dispatch index: task %s is %s", r.ID, r.Status)
+			}
+			old := *r
+			r.Status = shared.StatusProcessing
+			r.Attempts++
+			r.DateModified = now
+			r.LeaseOwner = owner
+			r.LeaseUntil = leaseUntil
+			if err := txn.put(&old, r); err != nil {
+				return false, err
+			}
+			claimed = append(claimed, r)
 		}
-		if p.Time > timeKey(now) {
-			return false, nil
-		}
-		r, err := getRecord(txn.Txn, p.ID)
-		if err != nil {
-			return false, fmt.Errorf("dispatch index: %w", err)
-		}
-		if r.Status != shared.StatusPending {
-			return false, fmt.Errorf("dispatch index: task %s is %s", r.ID, r.Status)
-		}
-		old := *r
-		r.Status = shared.StatusProcessing
-		r.Attempts++
-		r.DateModified = now
-		r.LeaseOwner = owner
-		r.LeaseUntil = leaseUntil
-		if err := txn.put(&old, r); err != nil {
-			return false, err
-		}
-		claimed = r
 		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim task: %w", err)
+		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
 	return claimed, nil
+}
+
+// maxClaim caps the tasks one Claim takes, to keep its transaction well
+// below Badger's size limit.
+const maxClaim = 256
+
+// dueKeys reads, from the dispatch keys with prefix at or after from (the
+// start of prefix when nil), the ids of the first keys due at or before
+// now, at most limit of them, and a copy of the first key it did not take
+// (nil when there is none).
+func dueKeys(txn *badger.Txn, prefix, from []byte, now uint64, limit int) (ids []string, next []byte, err error) {
+	if from == nil {
+		from = prefix
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Seek(from); it.ValidForPrefix(prefix); it.Next() {
+		key := it.Item().KeyCopy(nil)
+		if len(ids) == limit {
+			return ids, key, nil
+		}
+		p, err := decodeKey(key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dispatch index: %w", err)
+		}
+		if p.Time > now {
+			return ids, key, nil
+		}
+		ids = append(ids, p.ID)
+	}
+	return ids, nil, nil
 }
 
 // firstKey returns a copy of the first key with prefix at or after from

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"GetNotFound", testGetNotFound},
 		{"ClaimOrder", testClaimOrder},
 		{"ClaimNotDue", testClaimNotDue},
+		{"ClaimBatch", testClaimBatch},
 		{"ClaimOnlyPendingOfType", testClaimOnlyPendingOfType},
 		{"ClaimSetsFields", testClaimSetsFields},
 		{"ClaimConcurrent", testClaimConcurrent},
@@ -118,6 +119,18 @@ func (f *fixture) get(t *testing.T, id string) *store.Record {
 	require.NoError(t, err)
 	require.NotNil(t, r)
 	return r
+}
+
+// claim claims one task; nil when none is due.
+func (f *fixture) claim(typ string, now time.Time, owner string, until time.Time) (*store.Record, error) {
+	recs, err := f.s.Claim(f.ctx, typ, now, owner, until, 1)
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	if len(recs) > 1 {
+		return nil, fmt.Errorf("claim with limit 1 took %d tasks", len(recs))
+	}
+	return recs[0], nil
 }
 
 func (f *fixture) requireGone(t *testing.T, id string) {
@@ -347,7 +360,7 @@ func (f *fixture) requireNoTrace(t *testing.T, id, typ string, now time.Time) {
 			require.NotContains(t, ids(f.queryAll(t, q)), id, "query %+v", q)
 		}
 	}
-	r, err := f.s.Claim(f.ctx, typ, now, "probe", now)
+	r, err := f.claim(typ, now, "probe", now)
 	require.NoError(t, err)
 	if r != nil {
 		require.NotEqual(t, id, r.ID)
@@ -457,12 +470,12 @@ func testClaimOrder(t *testing.T, f *fixture) {
 	want := slices.SortedFunc(slices.Values(recs), claimCmp)
 	now := at(10_000)
 	for i, w := range want {
-		got, err := f.s.Claim(f.ctx, "q", now, "n1", now.Add(time.Minute))
+		got, err := f.claim("q", now, "n1", now.Add(time.Minute))
 		require.NoError(t, err)
 		require.NotNil(t, got, "claim %d", i)
 		require.Equal(t, w.ID, got.ID, "claim %d", i)
 	}
-	got, err := f.s.Claim(f.ctx, "q", now, "n1", now.Add(time.Minute))
+	got, err := f.claim("q", now, "n1", now.Add(time.Minute))
 	require.NoError(t, err)
 	require.Nil(t, got)
 }
@@ -472,21 +485,70 @@ func testClaimNotDue(t *testing.T, f *fixture) {
 	later.DateNextProcess = ptr(at(5_000))
 	f.create(t, later)
 
-	got, err := f.s.Claim(f.ctx, "q", at(4_999), "n1", at(60_000))
+	got, err := f.claim("q", at(4_999), "n1", at(60_000))
 	require.NoError(t, err)
 	require.Nil(t, got, "a task due later is not claimed")
 	requireRecord(t, later, f.get(t, later.ID))
 
-	got, err = f.s.Claim(f.ctx, "q", at(5_000), "n1", at(60_000))
+	got, err = f.claim("q", at(5_000), "n1", at(60_000))
 	require.NoError(t, err)
 	require.NotNil(t, got, "a task due exactly now is claimed")
 	require.Equal(t, later.ID, got.ID)
 
 	created := f.task("q", shared.StatusPending, at(7_000))
 	f.create(t, created)
-	got, err = f.s.Claim(f.ctx, "q", at(6_999), "n1", at(60_000))
+	got, err = f.claim("q", at(6_999), "n1", at(60_000))
 	require.NoError(t, err)
 	require.Nil(t, got, "without DateNextProcess a task is due when created")
+}
+
+// testClaimBatch claims with a limit: the batches together are the due
+// tasks in claim order, none bigger than the limit, and a task not yet due
+// is never in one.
+func testClaimBatch(t *testing.T, f *fixture) {
+	var due, later []*store.Record
+	for i := range 23 {
+		r := f.task("b", shared.StatusPending, at(int64(i%7)*100))
+		r.DateNextProcess = ptr(at(f.rng.Int64N(50) * 100))
+		due = append(due, r)
+	}
+	for range 5 {
+		r := f.task("b", shared.StatusPending, at(0))
+		r.DateNextProcess = ptr(at(10_001 + f.rng.Int64N(1_000)))
+		later = append(later, r)
+	}
+	other := f.task("b2", shared.StatusPending, at(0))
+	f.create(t, append(append(slices.Clone(due), later...), other)...)
+
+	for _, limit := range []int{0, -1} {
+		_, err := f.s.Claim(f.ctx, "b", at(10_000), "n1", at(60_000), limit)
+		require.ErrorIs(t, err, shared.ErrInvalidArgument, "limit %d", limit)
+	}
+	now := at(10_000)
+	var got []string
+	for batch := 0; ; batch++ {
+		recs, err := f.s.Claim(f.ctx, "b", now, "n1", at(60_000), 4)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(recs), 4, "batch %d", batch)
+		if len(recs) == 0 {
+			break
+		}
+		require.Less(t, batch, len(due), "claims never run dry")
+		for _, r := range recs {
+			require.Equal(t, shared.StatusProcessing, r.Status)
+			require.Equal(t, now, r.DateModified)
+			require.Equal(t, "n1", r.LeaseOwner)
+			requireRecord(t, r, f.get(t, r.ID))
+			got = append(got, r.ID)
+		}
+	}
+	require.Equal(t, ids(slices.SortedFunc(slices.Values(due), claimCmp)), got)
+	for _, r := range append(later, other) {
+		requireRecord(t, r, f.get(t, r.ID))
+	}
+	recs, err := f.s.Claim(f.ctx, "b", at(20_000), "n1", at(60_000), 100)
+	require.NoError(t, err)
+	require.ElementsMatch(t, ids(later), ids(recs))
 }
 
 func testClaimOnlyPendingOfType(t *testing.T, f *fixture) {
@@ -500,13 +562,13 @@ func testClaimOnlyPendingOfType(t *testing.T, f *fixture) {
 		others = append(others, r)
 	}
 	f.create(t, others...)
-	got, err := f.s.Claim(f.ctx, "q", at(10_000), "n1", at(60_000))
+	got, err := f.claim("q", at(10_000), "n1", at(60_000))
 	require.NoError(t, err)
 	require.Nil(t, got)
 
 	mine := f.task("q", shared.StatusPending, at(5))
 	f.create(t, mine)
-	got, err = f.s.Claim(f.ctx, "q", at(10_000), "n1", at(60_000))
+	got, err = f.claim("q", at(10_000), "n1", at(60_000))
 	require.NoError(t, err)
 	require.NotNil(t, got)
 	require.Equal(t, mine.ID, got.ID)
@@ -526,7 +588,7 @@ func testClaimSetsFields(t *testing.T, f *fixture) {
 	f.create(t, rec)
 
 	now, until := at(1_234), at(61_234)
-	got, err := f.s.Claim(f.ctx, "q", now, "node-a", until)
+	got, err := f.claim("q", now, "node-a", until)
 	require.NoError(t, err)
 	want := clone(rec)
 	want.Status = shared.StatusProcessing
@@ -568,19 +630,22 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 			<-start
 			owner := fmt.Sprintf("claimer-%d", c)
 			for {
-				r, err := f.s.Claim(f.ctx, "race", at(1_000), owner, at(60_000))
+				// Claimers take batches of different sizes.
+				recs, err := f.s.Claim(f.ctx, "race", at(1_000), owner, at(60_000), 1+c%3)
 				if err != nil {
 					res.err = err
 					return
 				}
-				if r == nil {
+				if len(recs) == 0 {
 					return
 				}
-				if r.LeaseOwner != owner || r.Status != shared.StatusProcessing {
-					res.err = fmt.Errorf("claimed task %s: owner %q, status %s", r.ID, r.LeaseOwner, r.Status)
-					return
+				for _, r := range recs {
+					if r.LeaseOwner != owner || r.Status != shared.StatusProcessing {
+						res.err = fmt.Errorf("claimed task %s: owner %q, status %s", r.ID, r.LeaseOwner, r.Status)
+						return
+					}
+					res.ids = append(res.ids, r.ID)
 				}
-				res.ids = append(res.ids, r.ID)
 			}
 		}()
 	}
@@ -633,7 +698,7 @@ func testNextDue(t *testing.T, f *fixture) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.True(t, want.Equal(due), "want %v, got %v", want, due)
-		_, err = f.s.Claim(f.ctx, "n", due, "n1", due)
+		_, err = f.claim("n", due, "n1", due)
 		require.NoError(t, err)
 	}
 	_, ok, err = f.s.NextDue(f.ctx, "n")
@@ -678,7 +743,7 @@ func testUpdateMovesIndexes(t *testing.T, f *fixture) {
 	require.Empty(t, f.queryAll(t, store.Query{Type: "u", Status: shared.StatusPending}))
 	require.Equal(t, []string{rec.ID}, ids(f.queryAll(t, store.Query{Status: shared.StatusSuccess})))
 	require.Equal(t, []string{rec.ID}, ids(f.queryAll(t, store.Query{Type: "u", Status: shared.StatusSuccess, SortBy: store.SortDateCompleted})))
-	got, err := f.s.Claim(f.ctx, "u", at(10_000), "n1", at(60_000))
+	got, err := f.claim("u", at(10_000), "n1", at(60_000))
 	require.NoError(t, err)
 	require.Nil(t, got, "a task that left pending is not claimed")
 	_, ok, err := f.s.NextDue(f.ctx, "u")
@@ -697,7 +762,7 @@ func testUpdateMovesIndexes(t *testing.T, f *fixture) {
 func testUpdateRequeue(t *testing.T, f *fixture) {
 	rec := f.task("r", shared.StatusPending, at(0))
 	f.create(t, rec)
-	claimed, err := f.s.Claim(f.ctx, "r", at(100), "n1", at(60_000))
+	claimed, err := f.claim("r", at(100), "n1", at(60_000))
 	require.NoError(t, err)
 	require.NotNil(t, claimed)
 
@@ -717,10 +782,10 @@ func testUpdateRequeue(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.True(t, at(5_200).Equal(due))
-	got, err := f.s.Claim(f.ctx, "r", at(5_199), "n2", at(60_000))
+	got, err := f.claim("r", at(5_199), "n2", at(60_000))
 	require.NoError(t, err)
 	require.Nil(t, got)
-	got, err = f.s.Claim(f.ctx, "r", at(5_200), "n2", at(60_000))
+	got, err = f.claim("r", at(5_200), "n2", at(60_000))
 	require.NoError(t, err)
 	require.NotNil(t, got)
 	require.Equal(t, 2, got.Attempts)
@@ -748,7 +813,7 @@ func testDelete(t *testing.T, f *fixture) {
 	n, err := f.s.Sweep(f.ctx, at(1_000_000), 100)
 	require.NoError(t, err)
 	require.Zero(t, n, "a deleted task is not swept")
-	got, err := f.s.Claim(f.ctx, "d", at(1_000), "n1", at(60_000))
+	got, err := f.claim("d", at(1_000), "n1", at(60_000))
 	require.NoError(t, err)
 	require.Equal(t, keep.ID, got.ID, "a deleted task is not claimed")
 
@@ -781,7 +846,7 @@ func testProcessing(t *testing.T, f *fixture) {
 	owners := []string{"a", "ab", "a", "b", "ab", "a"}
 	byOwner := map[string][]string{}
 	for _, o := range owners {
-		r, err := f.s.Claim(f.ctx, "p", at(100), o, at(60_000))
+		r, err := f.claim("p", at(100), o, at(60_000))
 		require.NoError(t, err)
 		byOwner[o] = append(byOwner[o], r.ID)
 	}
@@ -893,7 +958,7 @@ func testSweepLimit(t *testing.T, f *fixture) {
 func testClaimAfterEarlierCreate(t *testing.T, f *fixture) {
 	claim := func() *store.Record {
 		t.Helper()
-		r, err := f.s.Claim(f.ctx, "e", at(100_000), "n1", at(200_000))
+		r, err := f.claim("e", at(100_000), "n1", at(200_000))
 		require.NoError(t, err)
 		return r
 	}
@@ -966,13 +1031,15 @@ func testClaimWhileCreating(t *testing.T, f *fixture) {
 			defer func() { results <- got }()
 			draining := false
 			for {
-				r, err := f.s.Claim(f.ctx, "w", now, fmt.Sprint(c), now)
+				recs, err := f.s.Claim(f.ctx, "w", now, fmt.Sprint(c), now, 1+c%3)
 				if err != nil {
 					errs <- err
 					return
 				}
-				if r != nil {
-					got = append(got, r.ID)
+				if len(recs) > 0 {
+					for _, r := range recs {
+						got = append(got, r.ID)
+					}
 					continue
 				}
 				if draining {
@@ -1024,15 +1091,17 @@ func testClaimVersusCancel(t *testing.T, f *fixture) {
 			defer func() { claimedBy <- got }()
 			<-start
 			for {
-				r, err := f.s.Claim(f.ctx, "x", at(1_000_000), fmt.Sprint(c), at(2_000_000))
+				recs, err := f.s.Claim(f.ctx, "x", at(1_000_000), fmt.Sprint(c), at(2_000_000), 1+c%3)
 				if err != nil {
 					errs <- err
 					return
 				}
-				if r == nil {
+				if len(recs) == 0 {
 					return
 				}
-				got = append(got, r.ID)
+				for _, r := range recs {
+					got = append(got, r.ID)
+				}
 			}
 		}()
 	}
