@@ -15,9 +15,12 @@
 // # Durability
 //
 // Badger runs with SyncWrites off; a call that changed something returns
-// only after a db.Sync that started after its commit. Concurrent writers
-// share those syncs (group commit, groupsync.go), so throughput grows with
-// the number of writers while every acknowledged change is on disk.
+// only after a sync of Badger's logs that started after its commit.
+// Concurrent writers share those syncs (group commit, groupsync.go), so
+// throughput grows with the number of writers while every acknowledged
+// change is on disk. The sync fdatasyncs the log files itself
+// (walsync.go): Badger's db.Sync holds the lock every commit needs for
+// the whole fsync.
 // Options.OnSync and Options.OnCommit report each group sync (commits
 // and duration) and each durable write's latency, for metrics.
 //

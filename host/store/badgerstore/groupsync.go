@@ -7,9 +7,9 @@ import (
 )
 
 // groupSync makes commits durable in groups. Badger commits without
-// syncing (SyncWrites=false); a writer is acknowledged only after a
-// db.Sync that started after its commit had finished, and one sync covers
-// every writer waiting for it.
+// syncing (SyncWrites=false); a writer is acknowledged only after a sync
+// (logSync) that started after its commit had finished, and one sync
+// covers every writer waiting for it.
 //
 // Writers are grouped in epochs. A writer joins the open epoch before its
 // transaction starts (enter) and leaves it after committing (leave). The
@@ -17,9 +17,9 @@ import (
 // next one); the epoch's sync starts once every writer that joined it (and
 // every earlier epoch) has left, and no other sync runs. So a sync never
 // starts while a transaction it could have covered is still committing:
-// Badger cannot apply a commit while Sync runs (both take the database
-// lock), and syncing as soon as the first writer of a burst arrives would
-// leave the rest of the burst for the next fsync.
+// syncing as soon as the first writer of a burst arrives would leave the
+// rest of the burst for the next fsync. Writers of the next epoch commit
+// while a sync runs.
 //
 // There is no goroutine of its own: the writer that completes an epoch
 // runs its sync (leader/follower).

@@ -30,7 +30,7 @@ type Options struct {
 	GCInterval time.Duration
 	// OnSync, if set, is called after each successful group sync (see
 	// Durability in the package doc) with the number of commits it made
-	// durable and how long the db.Sync took. It runs on a writer's
+	// durable and how long the sync took. It runs on a writer's
 	// goroutine before the writers it covers are released, so it must be
 	// quick and never block. An InMemory store never calls it.
 	OnSync func(commits int, d time.Duration)
@@ -64,6 +64,7 @@ type Store struct {
 	// syncer is nil when Badger syncs each commit itself (SyncWrites) or
 	// there is no disk (InMemory).
 	syncer   *groupSync
+	logs     *logSync // what syncer syncs
 	onCommit func(time.Duration)
 	floors   *claimFloors
 
@@ -103,7 +104,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
 	if !bo.SyncWrites && !bo.InMemory {
-		s.syncer = newGroupSync(db.Sync)
+		s.logs = newLogSync(bo.Dir, bo.ValueDir)
+		s.syncer = newGroupSync(s.logs.sync)
 		s.syncer.onSync = opts.OnSync
 	}
 	if err := s.checkSchema(); err != nil {
@@ -184,7 +186,11 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.stopGC)
 	<-s.gcDone
-	if err := s.db.Close(); err != nil {
+	err := s.db.Close()
+	if s.logs != nil {
+		s.logs.close()
+	}
+	if err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	return nil

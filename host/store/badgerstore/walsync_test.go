@@ -1,0 +1,120 @@
+package badgerstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+func syncedPaths(l *logSync) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var paths []string
+	for p := range l.files {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+func TestLogSyncFindsTheLogs(t *testing.T) {
+	t.Parallel()
+	dir, vdir := t.TempDir(), t.TempDir()
+	for _, name := range []string{"00001.mem", "00002.mem", "MANIFEST", "000003.sst", "KEYREGISTRY"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(vdir, "000001.vlog"), []byte("x"), 0o600))
+	l := newLogSync(dir, vdir)
+	t.Cleanup(l.close)
+
+	require.NoError(t, l.sync())
+	require.Equal(t, []string{filepath.Join(dir, "00001.mem"), filepath.Join(dir, "00002.mem"), filepath.Join(vdir, "000001.vlog")}, syncedPaths(l))
+
+	// A flushed memtable's log is deleted: its descriptor is let go.
+	require.NoError(t, os.Remove(filepath.Join(dir, "00001.mem")))
+	require.NoError(t, l.sync())
+	require.Equal(t, []string{filepath.Join(dir, "00002.mem"), filepath.Join(vdir, "000001.vlog")}, syncedPaths(l))
+
+	// No memtable log at all: Badger's layout is not what logSync knows.
+	require.NoError(t, os.Remove(filepath.Join(dir, "00002.mem")))
+	err := l.sync()
+	require.ErrorContains(t, err, "no memtable log")
+	require.Equal(t, []string{filepath.Join(vdir, "000001.vlog")}, syncedPaths(l))
+}
+
+// TestLogSyncFollowsBadger checks the file names against Badger's real
+// layout while memtables rotate and large values go to the value log:
+// every durable write leaves logSync holding the memtable and value logs
+// Badger has, and no more.
+func TestLogSyncFollowsBadger(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := testOptions(t)
+	opts.tune = func(o *badger.Options) {
+		o.MemTableSize = 1 << 20
+		o.NumMemtables = 2
+		o.BlockCacheSize = 1 << 20
+		o.ValueThreshold = 1 << 10
+		o.ValueLogFileSize = 1 << 20
+	}
+	s, err := Open(dir, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+
+	logs := func() (mem, vlog int) {
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			switch {
+			case strings.HasSuffix(e.Name(), ".mem"):
+				mem++
+			case strings.HasSuffix(e.Name(), ".vlog"):
+				vlog++
+			}
+		}
+		return mem, vlog
+	}
+	now := time.UnixMilli(1_700_000_000_000)
+	payload := []byte(`"` + strings.Repeat("p", 2<<10) + `"`) // above ValueThreshold
+	maxVlogs := 0
+	for i := range 40 {
+		var batch []*store.Record
+		for j := range 50 {
+			batch = append(batch, &store.Record{Task: shared.Task{
+				ID: fmt.Sprintf("t-%03d-%02d", i, j), Type: "t", Status: shared.StatusPending,
+				DateCreated: now, DateModified: now, Payload: payload,
+			}})
+		}
+		require.NoError(t, s.Create(context.Background(), batch...))
+		synced := syncedPaths(s.logs)
+		var mem, vlog int
+		for _, p := range synced {
+			switch {
+			case strings.HasSuffix(p, ".mem"):
+				mem++
+			case strings.HasSuffix(p, ".vlog"):
+				vlog++
+			}
+		}
+		require.Positive(t, mem, "write %d: a memtable log was synced", i)
+		require.Positive(t, vlog, "write %d: a value log was synced", i)
+		dirMem, dirVlog := logs()
+		// Badger may have rotated since the sync, never fewer files held
+		// than there were when it ran, minus any since deleted.
+		require.LessOrEqual(t, mem, dirMem+1, "write %d: descriptors of deleted logs are let go", i)
+		require.LessOrEqual(t, vlog, dirVlog+1, "write %d", i)
+		maxVlogs = max(maxVlogs, dirVlog)
+	}
+	require.Greater(t, maxVlogs, 1, "the test wrote enough to rotate value logs")
+}
