@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -203,18 +204,31 @@ func (h *Host) CreateMany(ctx context.Context, tasks []NewTask) ([]string, error
 		}
 		recs[i] = rec
 	}
-	if err := h.st.Create(ctx, recs...); err != nil {
-		return nil, fmt.Errorf("create: %w", err)
-	}
 	ids := make([]string, len(recs))
 	perType := make(map[string]int)
 	for i, rec := range recs {
 		ids[i] = rec.ID
 		perType[rec.Type]++
 	}
+	// Dispatch may start once the tasks are committed, while the create
+	// is still being synced: the API still answers only once they are
+	// durable, and a task run but lost to a crash before that sync was
+	// never accepted.
+	var woke atomic.Bool
+	wake := func() {
+		woke.Store(true)
+		for typ := range perType {
+			h.wake(typ)
+		}
+	}
+	if err := h.st.Create(store.WithCommitted(ctx, wake), recs...); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	if !woke.Load() {
+		wake()
+	}
 	for typ, n := range perType {
 		h.opts.Observer.TasksCreated(typ, n)
-		h.wake(typ)
 	}
 	return ids, nil
 }

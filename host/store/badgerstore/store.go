@@ -282,6 +282,9 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 			for _, d := range t.dispatched {
 				s.floors.report(d.typ, d.key)
 			}
+			if fn := store.Committed(ctx); fn != nil {
+				fn()
+			}
 		}
 		if end != nil {
 			end(err == nil)

@@ -118,3 +118,30 @@ func TestLogSyncFollowsBadger(t *testing.T) {
 	}
 	require.Greater(t, maxVlogs, 1, "the test wrote enough to rotate value logs")
 }
+
+// TestCommittedHook: a write calls the WithCommitted hook once its change
+// is visible and before the sync that makes it durable; a write that
+// changes nothing does not call it.
+func TestCommittedHook(t *testing.T) {
+	t.Parallel()
+	var events []string
+	opts := testOptions(t)
+	opts.OnSync = func(int, time.Duration) { events = append(events, "synced") }
+	s, err := Open(t.TempDir(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+
+	now := time.UnixMilli(1_700_000_000_000)
+	rec := &store.Record{Task: shared.Task{ID: "a", Type: "t", Status: shared.StatusPending, DateCreated: now, DateModified: now}}
+	ctx := store.WithCommitted(context.Background(), func() {
+		_, err := s.Get(context.Background(), "a")
+		events = append(events, fmt.Sprintf("committed, get: %v", err))
+	})
+	events = nil // Open wrote the schema
+	require.NoError(t, s.Create(ctx, rec))
+	require.Equal(t, []string{"committed, get: <nil>", "synced"}, events)
+
+	events = nil
+	require.ErrorIs(t, s.Create(ctx, rec), shared.ErrInvalidArgument, "a second create of the id changes nothing")
+	require.Empty(t, events)
+}
