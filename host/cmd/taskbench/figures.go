@@ -87,7 +87,10 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 			Target: atMost(targetQueryP50)},
 		{Key: "scale.rss.load", Scenario: "scale", Name: "process RSS after load (after GC)", Unit: "MB", Target: atMost(targetRSS)},
 		{Key: "scale.rss.query", Scenario: "scale", Name: "process RSS after queries (after GC)", Unit: "MB", Target: atMost(targetRSS)},
+		{Key: "scale.rss.query.anon", Scenario: "scale", Name: "  of which anonymous (heap, memtables)", Unit: "MB"},
+		{Key: "scale.rss.query.file", Scenario: "scale", Name: "  of which file-backed (Badger's mapped tables)", Unit: "MB"},
 		{Key: "scale.rss.free", Scenario: "scale", Name: "process RSS at the end (after FreeOSMemory, once)", Unit: "MB"},
+		{Key: "scale.rss.free.anon", Scenario: "scale", Name: "  of which anonymous", Unit: "MB"},
 		{Key: "scale.dispatch", Scenario: "scale", Name: "Start → first dispatch, " + pendingN + " pending", Unit: "ms",
 			Target: atMost(targetFirstDispatch)},
 	}

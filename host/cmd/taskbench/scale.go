@@ -146,14 +146,19 @@ func (b *bench) scale(ctx context.Context) error {
 			return fmt.Errorf("queries, run %d: %w", run+1, err)
 		}
 		runtime.GC()
-		b.res.add("scale.rss.query", rssMB())
+		rss := procStatus("VmRSS", "RssAnon", "RssFile")
+		b.res.add("scale.rss.query", rss["VmRSS"]/1024)
+		b.res.add("scale.rss.query.anon", rss["RssAnon"]/1024)
+		b.res.add("scale.rss.query.file", rss["RssFile"]/1024)
 		b.logf("  RSS after queries: %s", rssLine())
 	}
 	// What the process holds without what the Go runtime has freed but
 	// not given back yet: once, at the end, since paging it back in would
 	// slow the queries that follow.
 	debug.FreeOSMemory()
-	b.res.add("scale.rss.free", rssMB())
+	rss := procStatus("VmRSS", "RssAnon")
+	b.res.add("scale.rss.free", rss["VmRSS"]/1024)
+	b.res.add("scale.rss.free.anon", rss["RssAnon"]/1024)
 	b.logf("  RSS after FreeOSMemory: %s", rssLine())
 	for run := range b.cfg.slowRuns {
 		if err := b.scaleFirstDispatch(ctx, st); err != nil {
