@@ -30,19 +30,7 @@ func TestMain(m *testing.M) {
 		runFaultHost()
 		return
 	}
-	dir, err := os.MkdirTemp("", "hosttest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testworker, err = testplugin.Build(dir, "testworker")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testplugin.Main(m, &testworker)
 }
 
 type testWriter struct{ t testing.TB }

@@ -3,9 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,19 +21,7 @@ import (
 var testworker string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "apitest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testworker, err = testplugin.Build(dir, "testworker")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testplugin.Main(m, &testworker)
 }
 
 type logWriter struct{ t *testing.T }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -29,19 +28,7 @@ import (
 var testworker string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "metricstest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testworker, err = testplugin.Build(dir, "testworker")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testplugin.Main(m, &testworker)
 }
 
 // env is a started host on a fresh Badger store, wired to its metrics as

@@ -32,19 +32,7 @@ func TestMain(m *testing.M) {
 		runHelperHost()
 		return
 	}
-	dir, err := os.MkdirTemp("", "pooltest")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testworker, err = testplugin.Build(dir, "testworker")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testplugin.Main(m, &testworker)
 }
 
 // setup returns a config for the test worker with sensible test defaults;

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Build compiles plugins/<name> into dir and returns the binary's path.
@@ -25,6 +26,25 @@ func Build(dir, name string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// Main is a TestMain for packages whose tests run testworker: it builds
+// plugins/testworker into a temporary directory, sets *testworker to its
+// path, runs the tests, removes the directory and exits with the tests'
+// code.
+func Main(m *testing.M, testworker *string) {
+	dir, err := os.MkdirTemp("", "testworker")
+	if err == nil {
+		*testworker, err = Build(dir, "testworker")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // Alive reports whether a process with that pid exists and is not a
