@@ -73,8 +73,9 @@ func (w *rawWorker) invoke(ctx context.Context, id uint64, method string, payloa
 const echoPayload = `{"n":1}`
 
 // rawEcho runs callers goroutines for d, caller i calling echo on process
-// i % procs in a loop, and returns calls per second and every round trip.
-func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d time.Duration) (float64, latencies, error) {
+// i % procs in a loop, one call every `every` (back to back when 0), and
+// returns calls per second and every round trip.
+func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d, every time.Duration) (float64, latencies, error) {
 	ws := make([]*rawWorker, 0, procs)
 	defer func() {
 		var wg sync.WaitGroup
@@ -102,7 +103,12 @@ func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d 
 		w := ws[c%procs]
 		wg.Go(func() {
 			l := make(latencies, 0, 1<<16)
+			next := time.Now()
 			for id := uint64(2); ; id++ {
+				if every > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(every)
+				}
 				t0 := time.Now()
 				if t0.After(deadline) {
 					break

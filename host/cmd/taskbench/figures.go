@@ -26,6 +26,7 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "raw.echo8.rate", Scenario: "baseline", Name: "raw go-plugin echo, 8 procs × 8 callers", Unit: "calls/s"},
 		{Key: "raw.echo8.p50", Scenario: "baseline", Name: "raw echo round trip p50, 8 × 8", Unit: "µs"},
 		{Key: "raw.echo1.p50", Scenario: "baseline", Name: "raw echo round trip p50, 1 × 1", Unit: "µs"},
+		{Key: "raw.echo1idle.p50", Scenario: "baseline", Name: "same, one call every 5 ms (idle between), AutoMTLS", Unit: "µs"},
 		{Key: "raw.echo8mtls.rate", Scenario: "baseline", Name: "raw echo with AutoMTLS (the pool's default), 8 × 8", Unit: "calls/s",
 			Baseline: "raw.echo8.rate", BaselineName: "raw echo"},
 		{Key: "raw.badger64.rate", Scenario: "baseline", Name: "raw Badger group commit, 64 writers", Unit: "commits/s"},
