@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -493,4 +494,24 @@ func FuzzDecodeRecord(f *testing.F) {
 		requireSameRecord(t, r, r2)
 		require.Equal(t, once, appendRecord(nil, r2))
 	})
+}
+
+// TestCreateTooBig: a batch beyond Badger's transaction limit is refused
+// whole, saying what the limit is, and stores nothing.
+func TestCreateTooBig(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t) // 8 MiB memtables: 1.2 MB per transaction
+	now := time.UnixMilli(1_700_000_000_000)
+	var recs []*store.Record
+	for i := range 2000 {
+		recs = append(recs, &store.Record{Task: shared.Task{ID: "t" + strconv.Itoa(100000+i), Type: "t", Status: shared.StatusPending, DateCreated: now, DateModified: now}})
+	}
+	err := s.Create(t.Context(), recs...)
+	require.ErrorIs(t, err, shared.ErrInvalidArgument)
+	require.ErrorContains(t, err, "one transaction holds at most 1258291 bytes")
+	require.ErrorContains(t, err, "split it")
+	page, err := s.Query(t.Context(), store.Query{})
+	require.NoError(t, err)
+	require.Empty(t, page.Tasks, "nothing of the batch was stored")
+	require.NoError(t, s.Create(t.Context(), recs[:500]...), "a batch within the limit is fine")
 }

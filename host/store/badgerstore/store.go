@@ -54,6 +54,10 @@ const DefaultGCInterval = 5 * time.Minute
 // one, before the call fails with badger.ErrConflict.
 const maxTxnAttempts = 100
 
+// smallTaskBytes is what a new task with a small payload weighs in a
+// transaction, as Badger counts it (record and index entries; measured).
+const smallTaskBytes = 1344
+
 // sweepBatch is how many tasks Sweep removes per transaction, to stay well
 // below Badger's transaction size limit.
 const sweepBatch = 256
@@ -318,7 +322,8 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 			runtime.Gosched()
 			continue
 		case errors.Is(err, badger.ErrTxnTooBig):
-			return fmt.Errorf("%w: too many changes in one call: %w", shared.ErrInvalidArgument, err)
+			return fmt.Errorf("%w: too many changes in one call: one transaction holds at most %d bytes of tasks and index entries (about %d small tasks): split it",
+				shared.ErrInvalidArgument, s.db.Opts().MemTableSize*15/100, s.db.Opts().MemTableSize*15/100/smallTaskBytes)
 		}
 		return err
 	}
