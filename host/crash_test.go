@@ -126,7 +126,7 @@ func TestHostKilledMidTaskResumes(t *testing.T) {
 	b, err := os.ReadFile(testworker)
 	require.NoError(t, err)
 	bin := filepath.Join(dir, "testworker")
-	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	require.NoError(t, testplugin.WriteExecutable(bin, b))
 
 	first, out := helperHost(t, "create", data, bin, transitions, "")
 	id := nextLine(t, out)

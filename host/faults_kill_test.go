@@ -307,7 +307,7 @@ func TestFaultKillRounds(t *testing.T) {
 	b, err := os.ReadFile(testworker)
 	require.NoError(t, err)
 	bin := filepath.Join(dir, "testworker")
-	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	require.NoError(t, testplugin.WriteExecutable(bin, b))
 	specs := faultSpecs(rng, total, recordFile)
 	b, err = json.Marshal(specs)
 	require.NoError(t, err)

@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,13 +101,17 @@ func (fe *faultEnv) create(t *testing.T, typ, payload string, opts host.CreateOp
 
 func (fe *faultEnv) waitStatus(t *testing.T, id string, status shared.Status) shared.Task {
 	t.Helper()
-	var got shared.Task
-	eventually(t, fmt.Sprintf("task %s to be %s", id, status), func() bool {
-		var ok bool
-		got, ok = fe.rec.last(id)
-		return ok && got.Status == status
-	})
-	return got
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got, ok := fe.rec.last(id)
+		switch {
+		case ok && got.Status == status:
+			return got
+		case time.Now().After(deadline):
+			t.Fatalf("timed out waiting for task %s to be %s; last reported: %v, status %q, error %+v", id, status, ok, got.Status, got.Error)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (fe *faultEnv) get(t *testing.T, id string) shared.Task {
@@ -392,8 +395,8 @@ func TestFaultPluginBinaryDeletedOrReplaced(t *testing.T) {
 				b, err := os.ReadFile(testworker)
 				require.NoError(t, err)
 				bin, orig := filepath.Join(dir, "testworker"), filepath.Join(dir, "testworker.orig")
-				require.NoError(t, os.WriteFile(bin, b, 0o755))
-				require.NoError(t, os.WriteFile(orig, b, 0o755))
+				require.NoError(t, testplugin.WriteExecutable(bin, b))
+				require.NoError(t, testplugin.WriteExecutable(orig, b))
 				opts := host.HandlerOptions{MaxTasksPerWorker: 2}
 				if tc.pin {
 					opts.SHA256 = sha256Hex(b)
@@ -442,7 +445,7 @@ func TestFaultPluginBinaryDeletedOrReplaced(t *testing.T) {
 func renameOver(t *testing.T, path string, b []byte) {
 	t.Helper()
 	tmp := path + ".new"
-	require.NoError(t, os.WriteFile(tmp, b, 0o755))
+	require.NoError(t, testplugin.WriteExecutable(tmp, b))
 	require.NoError(t, os.Rename(tmp, path))
 }
 

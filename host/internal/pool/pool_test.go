@@ -152,7 +152,7 @@ func ownBinary(t *testing.T) string {
 	b, err := os.ReadFile(testworker)
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "testworker")
-	require.NoError(t, os.WriteFile(path, b, 0o755))
+	require.NoError(t, testplugin.WriteExecutable(path, b))
 	return path
 }
 
@@ -593,7 +593,7 @@ func TestChecksumPinIsCheckedAtEveryStart(t *testing.T) {
 	// Replace the binary behind the pool's back, as a deploy would.
 	b, err := os.ReadFile(bin)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(bin+".new", append(b, "tampered"...), 0o755))
+	require.NoError(t, testplugin.WriteExecutable(bin+".new", append(b, "tampered"...)))
 	require.NoError(t, os.Rename(bin+".new", bin))
 
 	_, err = call(t, p, `{}`)

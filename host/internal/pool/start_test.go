@@ -27,7 +27,7 @@ func TestWorkerThatCannotStartFailsTheCallWithATaskError(t *testing.T) {
 	requireTaskError(t, err, shared.ErrorNameWorkerStart, "could not start a worker", bin, "no such file or directory")
 
 	// Not a plugin at all: no handshake.
-	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho not a plugin\nexit 3\n"), 0o755))
+	require.NoError(t, testplugin.WriteExecutable(bin, []byte("#!/bin/sh\necho not a plugin\nexit 3\n")))
 	_, err = call(t, p, `{}`)
 	requireTaskError(t, err, shared.ErrorNameWorkerStart, "did not complete the taskhost handshake")
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -45,6 +46,17 @@ func Main(m *testing.M, testworker *string) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// WriteExecutable writes b to path with mode 0755 while no process can be
+// forked. A child forked while this process holds the file open for
+// writing keeps it open until the child execs, and meanwhile an exec of
+// path fails with ETXTBSY ("text file busy"): a flake for tests that write
+// a plugin and start it while other tests start plugins (go.dev/issue/22315).
+func WriteExecutable(path string, b []byte) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	return os.WriteFile(path, b, 0o755)
 }
 
 // Alive reports whether a process with that pid exists and is not a
