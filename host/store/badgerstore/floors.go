@@ -11,15 +11,16 @@ import (
 // over every task claimed recently: Claim would cost more the more tasks
 // went through. Instead Claim seeks from the type's floor, a dispatch key
 // at or below every live dispatch key of that type, and raises the floor
-// to the key it took.
+// past the keys it took.
 //
 // The floor must never pass a live key. Keys appear only through commits
 // (Create, Update); each such commit reports its keys here right after
-// committing, which lowers the floor. A claim raises the floor to the key
-// its snapshot found first, which is safe for keys its snapshot saw; keys
-// committed outside its snapshot were reported after the claim began
-// (report follows commit), so the claim registers as a reader when it
-// begins and does not raise past any key reported meanwhile. Between a
+// committing, which lowers the floor. A claim raises the floor to the
+// first key its snapshot had after the keys it took, which is safe for
+// keys its snapshot saw; keys committed outside its snapshot were
+// reported after the claim began (report follows commit), so the claim
+// registers as a reader when it begins and does not raise past any key
+// reported meanwhile. Between a
 // commit and its report a claim may overlook that one key for a moment;
 // it is never lost.
 //
@@ -80,11 +81,11 @@ func (c *claimFloors) begin(typ string) (*floorReader, []byte) {
 	return r, f.key
 }
 
-// end finishes a claim attempt. first is the first live dispatch key its
-// snapshot had at or after the floor (nil if none: then the floor moves to
-// the end of the type's keys); raise is false when the attempt failed and
-// found out nothing.
-func (c *claimFloors) end(r *floorReader, first []byte, raise bool) {
+// end finishes a claim attempt. next is the first dispatch key its
+// snapshot had at or after the floor that the attempt did not take (nil if
+// none: then the floor moves to the end of the type's keys); raise is
+// false when the attempt failed and found out nothing.
+func (c *claimFloors) end(r *floorReader, next []byte, raise bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f := c.floor(r.typ)
@@ -92,7 +93,6 @@ func (c *claimFloors) end(r *floorReader, first []byte, raise bool) {
 	if !raise {
 		return
 	}
-	next := first
 	if next == nil {
 		next = prefixEnd(dispatchPrefix(r.typ))
 	}
