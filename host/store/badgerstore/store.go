@@ -164,8 +164,7 @@ func (s *Store) checkSchema() error {
 	})
 }
 
-// gcLoop runs the value-log GC every interval until Close. Each round
-// rewrites files until Badger finds none worth rewriting.
+// gcLoop runs collectGarbage every interval until Close.
 func (s *Store) gcLoop(interval time.Duration) {
 	defer close(s.gcDone)
 	tick := time.NewTicker(interval)
@@ -176,20 +175,42 @@ func (s *Store) gcLoop(interval time.Duration) {
 			return
 		case <-tick.C:
 		}
-		for {
-			select {
-			case <-s.stopGC:
-				return
-			default:
+		if _, err := s.collectGarbage(); err != nil {
+			s.log.Warn("value log GC failed", "error", err)
+		}
+	}
+}
+
+// collectGarbage rewrites value-log files until Badger finds none worth
+// rewriting (or Close begins), and returns how many it rewrote.
+//
+// Badger v4.9.6 reads the memtable's highest version without a lock
+// while rewriting (DB.MaxVersion), racing with concurrent commits; the
+// race detector reports it when a rewrite overlaps a write.
+func (s *Store) collectGarbage() (int, error) {
+	rewrote := 0
+	for {
+		select {
+		case <-s.stopGC:
+			return rewrote, nil
+		default:
+		}
+		err := s.db.RunValueLogGC(0.5)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return rewrote, nil
+		}
+		if err != nil {
+			return rewrote, err
+		}
+		rewrote++
+		// Badger has copied the live values of a log file into the
+		// current one, without syncing, and deleted the old file: until
+		// the copies are on disk a power loss would lose them. Sync now
+		// rather than at the next write.
+		if s.logs != nil {
+			if err := s.logs.sync(); err != nil {
+				return rewrote, fmt.Errorf("sync after rewriting a value log: %w", err)
 			}
-			err := s.db.RunValueLogGC(0.5)
-			if err == nil {
-				continue
-			}
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				s.log.Warn("value log GC failed", "error", err)
-			}
-			break
 		}
 	}
 }
