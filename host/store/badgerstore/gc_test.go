@@ -3,30 +3,15 @@ package badgerstore
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/shared"
 )
-
-func vlogFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	var out []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".vlog") {
-			out = append(out, e.Name())
-		}
-	}
-	return out
-}
 
 // TestValueLogGC: tasks too big for the LSM live in the value log; once
 // most are deleted, collectGarbage rewrites and removes the old log files,
@@ -34,21 +19,7 @@ func vlogFiles(t *testing.T, dir string) []string {
 // Badger races with commits during a rewrite (see collectGarbage).
 func TestValueLogGC(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	opts := testOptions(t)
-	opts.GCInterval = -1
-	opts.tune = func(o *badger.Options) {
-		o.MemTableSize = 1 << 20
-		o.NumMemtables = 2
-		o.BlockCacheSize = 1 << 20
-		o.ValueThreshold = 1 << 10
-		o.ValueLogFileSize = 1 << 20
-		o.NumLevelZeroTables = 1
-		o.NumLevelZeroTablesStall = 4
-	}
-	s, err := Open(dir, opts)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	s, dir := openValueLogStore(t, -1)
 	ctx := context.Background()
 	now := time.UnixMilli(1_700_000_000_000)
 	payload := []byte(`"` + strings.Repeat("p", 4<<10) + `"`)
@@ -72,12 +43,12 @@ func TestValueLogGC(t *testing.T) {
 	}
 	// Compaction tells the value log what it may discard.
 	require.NoError(t, s.db.Flatten(1))
-	require.Contains(t, vlogFiles(t, dir), "000001.vlog")
+	require.Contains(t, logFiles(t, dir, ".vlog"), "000001.vlog")
 	rewrote, err := s.collectGarbage()
 	require.NoError(t, err)
 	require.Positive(t, rewrote)
 	// Badger numbers its log files from 1: the first has been collected.
-	require.NotContains(t, vlogFiles(t, dir), "000001.vlog")
+	require.NotContains(t, logFiles(t, dir, ".vlog"), "000001.vlog")
 	for _, id := range keep {
 		r, err := s.Get(ctx, id)
 		require.NoError(t, err)

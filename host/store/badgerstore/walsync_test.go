@@ -17,6 +17,43 @@ import (
 	"github.com/taskhost/taskhost/shared"
 )
 
+// openValueLogStore opens a store whose memtables and value-log files
+// are 1 MiB, so that they rotate quickly, and which keeps values over
+// 1 KiB in the value log; gcInterval is Options.GCInterval.
+func openValueLogStore(t *testing.T, gcInterval time.Duration) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	opts := testOptions(t)
+	opts.GCInterval = gcInterval
+	opts.tune = func(o *badger.Options) {
+		o.MemTableSize = 1 << 20
+		o.NumMemtables = 2
+		o.BlockCacheSize = 1 << 20
+		o.ValueThreshold = 1 << 10
+		o.ValueLogFileSize = 1 << 20
+		o.NumLevelZeroTables = 1
+		o.NumLevelZeroTablesStall = 4
+	}
+	s, err := Open(dir, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	return s, dir
+}
+
+// logFiles lists the files in dir whose names end in suffix.
+func logFiles(t *testing.T, dir, suffix string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), suffix) {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
 func syncedPaths(l *logSync) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -59,31 +96,9 @@ func TestLogSyncFindsTheLogs(t *testing.T) {
 // Badger has, and no more.
 func TestLogSyncFollowsBadger(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	opts := testOptions(t)
-	opts.tune = func(o *badger.Options) {
-		o.MemTableSize = 1 << 20
-		o.NumMemtables = 2
-		o.BlockCacheSize = 1 << 20
-		o.ValueThreshold = 1 << 10
-		o.ValueLogFileSize = 1 << 20
-	}
-	s, err := Open(dir, opts)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, s.Close()) })
-
+	s, dir := openValueLogStore(t, 0)
 	logs := func() (mem, vlog int) {
-		entries, err := os.ReadDir(dir)
-		require.NoError(t, err)
-		for _, e := range entries {
-			switch {
-			case strings.HasSuffix(e.Name(), ".mem"):
-				mem++
-			case strings.HasSuffix(e.Name(), ".vlog"):
-				vlog++
-			}
-		}
-		return mem, vlog
+		return len(logFiles(t, dir, ".mem")), len(logFiles(t, dir, ".vlog"))
 	}
 	now := time.UnixMilli(1_700_000_000_000)
 	payload := []byte(`"` + strings.Repeat("p", 2<<10) + `"`) // above ValueThreshold
