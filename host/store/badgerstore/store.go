@@ -68,10 +68,13 @@ type Store struct {
 	log hclog.Logger
 	// syncer is nil when Badger syncs each commit itself (SyncWrites) or
 	// there is no disk (InMemory).
-	syncer   *groupSync
-	logs     *logSync // what syncer syncs
-	onCommit func(time.Duration)
-	floors   *claimFloors
+	syncer *groupSync
+	logs   *logSync // what syncer syncs
+	// valueThreshold: values at least this long go to Badger's value log
+	// (0, all of them, when Badger adapts its threshold: VLogPercentile).
+	valueThreshold int64
+	onCommit       func(time.Duration)
+	floors         *claimFloors
 
 	// mu is held shared by every call and exclusively by Close, so that
 	// Close waits for calls in flight and later calls get ErrClosed.
@@ -123,6 +126,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	if bo.VLogPercentile == 0 {
+		s.valueThreshold = bo.ValueThreshold
+	}
 	if !bo.SyncWrites && !bo.InMemory {
 		s.logs = newLogSync(bo.Dir, bo.ValueDir)
 		s.syncer = newGroupSync(s.logs.sync)
@@ -208,6 +214,7 @@ func (s *Store) collectGarbage() (int, error) {
 		// the copies are on disk a power loss would lose them. Sync now
 		// rather than at the next write.
 		if s.logs != nil {
+			s.logs.valueLogWritten()
 			if err := s.logs.sync(); err != nil {
 				return rewrote, fmt.Errorf("sync after rewriting a value log: %w", err)
 			}
@@ -263,6 +270,10 @@ func (s *Store) view(ctx context.Context, fn func(txn *badger.Txn) error) error 
 // tx is one attempt of a read-write transaction.
 type tx struct {
 	*badger.Txn
+	// valueThreshold is the value size from which Badger puts a value in
+	// the value log; valueLog says the transaction set such a value.
+	valueThreshold int64
+	valueLog       bool
 	// dispatched are the dispatch keys the transaction set, by type: the
 	// claim floors learn of them once it has committed.
 	dispatched []dispatched
@@ -312,9 +323,12 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 		if syncer != nil {
 			epoch = syncer.enter()
 		}
-		t := &tx{Txn: s.db.NewTransaction(true)}
+		t := &tx{Txn: s.db.NewTransaction(true), valueThreshold: s.valueThreshold}
 		wrote, err := fn(t)
 		if err == nil && wrote {
+			if t.valueLog && s.logs != nil {
+				s.logs.valueLogWritten() // before the commit writes the value: see logSync
+			}
 			err = t.Commit()
 		}
 		t.Discard()
@@ -348,6 +362,14 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 		}
 		return err
 	}
+}
+
+// Set is badger.Txn.Set, noting values bound for the value log.
+func (t *tx) Set(key, val []byte) error {
+	if int64(len(val)) >= t.valueThreshold {
+		t.valueLog = true
+	}
+	return t.Txn.Set(key, val)
 }
 
 // getRecord reads the task id; shared.ErrNotFound if there is none.

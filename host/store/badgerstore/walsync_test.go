@@ -85,9 +85,7 @@ func TestLogSyncFindsTheLogs(t *testing.T) {
 
 	// No memtable log at all: Badger's layout is not what logSync knows.
 	require.NoError(t, os.Remove(filepath.Join(dir, "00002.mem")))
-	err := l.sync()
-	require.ErrorContains(t, err, "no memtable log")
-	require.Equal(t, []string{filepath.Join(vdir, "000001.vlog")}, syncedPaths(l))
+	require.ErrorContains(t, l.sync(), "no memtable log")
 }
 
 // TestLogSyncFollowsBadger checks the file names against Badger's real
@@ -111,7 +109,9 @@ func TestLogSyncFollowsBadger(t *testing.T) {
 				DateCreated: now, DateModified: now, Payload: payload,
 			}})
 		}
+		vlogSyncs := s.logs.vlogSyncs.Load()
 		require.NoError(t, s.Create(context.Background(), batch...))
+		require.Greater(t, s.logs.vlogSyncs.Load(), vlogSyncs, "write %d went to the value log, which was synced", i)
 		synced := syncedPaths(s.logs)
 		var mem, vlog int
 		for _, p := range synced {
@@ -132,6 +132,34 @@ func TestLogSyncFollowsBadger(t *testing.T) {
 		maxVlogs = max(maxVlogs, dirVlog)
 	}
 	require.Greater(t, maxVlogs, 1, "the test wrote enough to rotate value logs")
+}
+
+// TestLogSyncSkipsCleanValueLogs: writes whose values all stay in the
+// LSM sync only the memtable log; one value big enough for the value log
+// makes the next sync cover the value log again.
+func TestLogSyncSkipsCleanValueLogs(t *testing.T) {
+	t.Parallel()
+	s, _ := openValueLogStore(t, 0)
+	now := time.UnixMilli(1_700_000_000_000)
+	create := func(id string, payloadLen int) {
+		t.Helper()
+		require.NoError(t, s.Create(context.Background(), &store.Record{Task: shared.Task{
+			ID: id, Type: "t", Status: shared.StatusPending, DateCreated: now, DateModified: now,
+			Payload: []byte(`"` + strings.Repeat("p", payloadLen) + `"`),
+		}}))
+	}
+	create("first", 10)
+	vlogSyncs := s.logs.vlogSyncs.Load()
+	require.Positive(t, vlogSyncs, "the first sync covers every log")
+	for i := range 20 {
+		create(fmt.Sprint("small-", i), 10)
+	}
+	require.Equal(t, vlogSyncs, s.logs.vlogSyncs.Load(), "no value went to the value log: it was not synced again")
+	create("big", 2<<10)
+	require.Greater(t, s.logs.vlogSyncs.Load(), vlogSyncs, "a value in the value log: synced")
+	vlogSyncs = s.logs.vlogSyncs.Load()
+	create("small-again", 10)
+	require.Equal(t, vlogSyncs, s.logs.vlogSyncs.Load())
 }
 
 // TestCommittedHook: a write calls the WithCommitted hook once its change
