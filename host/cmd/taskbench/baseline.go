@@ -94,44 +94,12 @@ func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d,
 		}
 		ws = append(ws, w)
 	}
-	lats := make([]latencies, callers)
-	errs := make([]error, callers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for c := range callers {
-		w := ws[c%procs]
-		wg.Go(func() {
-			l := make(latencies, 0, 1<<16)
-			next := time.Now()
-			for id := uint64(2); ; id++ {
-				if every > 0 {
-					time.Sleep(time.Until(next))
-					next = next.Add(every)
-				}
-				t0 := time.Now()
-				if t0.After(deadline) {
-					break
-				}
-				if err := w.invoke(ctx, id, "echo", []byte(echoPayload)); err != nil {
-					errs[c] = fmt.Errorf("raw echo: %w", err)
-					break
-				}
-				l = append(l, time.Since(t0))
-			}
-			lats[c] = l
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all latencies
-	for c := range callers {
-		if errs[c] != nil {
-			return 0, nil, errs[c]
+	return closedLoop(callers, d, every, func(c, i int) error {
+		if err := ws[c%procs].invoke(ctx, uint64(i)+2, "echo", []byte(echoPayload)); err != nil {
+			return fmt.Errorf("raw echo: %w", err)
 		}
-		all = append(all, lats[c]...)
-	}
-	return float64(len(all)) / elapsed.Seconds(), all, nil
+		return nil
+	})
 }
 
 // rawColdStart spawns n workers one after the other and returns, for
@@ -251,48 +219,22 @@ func rawBadger(dir string, writers int, d time.Duration) (float64, latencies, er
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
-	lats := make([]latencies, writers)
-	errs := make([]error, writers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for w := range writers {
-		wg.Go(func() {
-			l := make(latencies, 0, 1<<14)
-			for seq := uint64(0); ; seq++ {
-				t0 := time.Now()
-				if t0.After(deadline) {
-					break
-				}
-				key := make([]byte, 16)
-				binary.BigEndian.PutUint64(key, uint64(w))
-				binary.BigEndian.PutUint64(key[8:], seq)
-				txn := db.NewTransaction(true)
-				err := txn.Set(key, value)
-				if err == nil {
-					err = txn.Commit()
-				}
-				txn.Discard()
-				if err == nil {
-					err = g.wait()
-				}
-				if err != nil {
-					errs[w] = fmt.Errorf("raw badger: %w", err)
-					break
-				}
-				l = append(l, time.Since(t0))
-			}
-			lats[w] = l
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all latencies
-	for w := range writers {
-		if errs[w] != nil {
-			return 0, nil, errs[w]
+	return closedLoop(writers, d, 0, func(w, seq int) error {
+		key := make([]byte, 16)
+		binary.BigEndian.PutUint64(key, uint64(w))
+		binary.BigEndian.PutUint64(key[8:], uint64(seq))
+		txn := db.NewTransaction(true)
+		err := txn.Set(key, value)
+		if err == nil {
+			err = txn.Commit()
 		}
-		all = append(all, lats[w]...)
-	}
-	return float64(len(all)) / elapsed.Seconds(), all, nil
+		txn.Discard()
+		if err == nil {
+			err = g.wait()
+		}
+		if err != nil {
+			return fmt.Errorf("raw badger: %w", err)
+		}
+		return nil
+	})
 }

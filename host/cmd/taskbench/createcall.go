@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/taskhost/taskhost/host"
@@ -56,36 +55,10 @@ func (b *bench) createCallOnce(ctx context.Context) error {
 // createLoop runs clients goroutines creating tasks one call at a time
 // for d, and returns creates per second and every call's latency.
 func createLoop(ctx context.Context, bh *benchHost, clients int, d time.Duration) (float64, latencies, error) {
-	lats := make([]latencies, clients)
-	errs := make([]error, clients)
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(d)
-	for c := range clients {
-		wg.Go(func() {
-			var l latencies
-			for {
-				t0 := time.Now()
-				if t0.After(deadline) {
-					break
-				}
-				if _, err := bh.client.Create(ctx, "bench-nohandler", json.RawMessage(echoPayload), host.CreateOptions{}); err != nil {
-					errs[c] = fmt.Errorf("create: %w", err)
-					break
-				}
-				l = append(l, time.Since(t0))
-			}
-			lats[c] = l
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all latencies
-	for c := range clients {
-		if errs[c] != nil {
-			return 0, nil, errs[c]
+	return closedLoop(clients, d, 0, func(int, int) error {
+		if _, err := bh.client.Create(ctx, "bench-nohandler", json.RawMessage(echoPayload), host.CreateOptions{}); err != nil {
+			return fmt.Errorf("create: %w", err)
 		}
-		all = append(all, lats[c]...)
-	}
-	return float64(len(all)) / elapsed.Seconds(), all, nil
+		return nil
+	})
 }

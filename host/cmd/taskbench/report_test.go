@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,4 +168,27 @@ func TestParseFlags(t *testing.T) {
 	require.Error(t, err)
 	_, err = parseFlags([]string{"-scale-tasks", "10", "-scale-pending", "10"}, &stderr)
 	require.Error(t, err)
+}
+
+func TestClosedLoop(t *testing.T) {
+	var calls [3]atomic.Int64
+	rate, lat, err := closedLoop(3, 20*time.Millisecond, 0, func(g, i int) error {
+		if int64(i) != calls[g].Add(1)-1 {
+			return fmt.Errorf("goroutine %d: call %d out of order", g, i)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	total := calls[0].Load() + calls[1].Load() + calls[2].Load()
+	require.Len(t, lat, int(total), "one latency per call")
+	require.Equal(t, rate == 0, total == 0)
+
+	boom := errors.New("boom")
+	_, _, err = closedLoop(2, time.Hour, 0, func(g, i int) error {
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, boom, "an error ends the loop and is returned")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -69,3 +70,45 @@ func (l latencies) pms(p float64) float64 { return percentile(l.ms(), p) }
 
 // pus is the p-th percentile in microseconds.
 func (l latencies) pus(p float64) float64 { return l.pms(p) * 1000 }
+
+// closedLoop runs n goroutines for d, goroutine g calling op(g, i) for
+// i = 0, 1, … one call at a time, one call every `every` (back to back
+// when 0). It returns calls per second and every call's latency; the first
+// error ends its goroutine and is returned.
+func closedLoop(n int, d, every time.Duration, op func(g, i int) error) (float64, latencies, error) {
+	lats := make([]latencies, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for g := range n {
+		wg.Go(func() {
+			next := time.Now()
+			for i := 0; ; i++ {
+				if every > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(every)
+				}
+				t0 := time.Now()
+				if t0.After(deadline) {
+					break
+				}
+				if err := op(g, i); err != nil {
+					errs[g] = err
+					break
+				}
+				lats[g] = append(lats[g], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all latencies
+	for g := range n {
+		if errs[g] != nil {
+			return 0, nil, errs[g]
+		}
+		all = append(all, lats[g]...)
+	}
+	return float64(len(all)) / elapsed.Seconds(), all, nil
+}
