@@ -246,10 +246,7 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 		cfg.MaxSystemWorkerCount = *fc.MaxSystemWorkerCount
 	}
 	if fc.RetryInterval != nil {
-		d, err := parseDuration(*fc.RetryInterval)
-		if err == nil && d <= 0 {
-			err = errors.New("want a positive duration")
-		}
+		d, err := parsePositiveDuration(*fc.RetryInterval)
 		if err != nil {
 			bad(fc.RetryIntervalRange, "Invalid retry_interval", "%q: %v", *fc.RetryInterval, err)
 		}
@@ -519,6 +516,16 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, errors.New(`not a duration: want a number with a unit, like "500ms", "5s" or "2m"`)
 	}
 	return d, nil
+}
+
+// parsePositiveDuration is parseDuration for durations that must be
+// above zero.
+func parsePositiveDuration(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	if err == nil && d <= 0 {
+		err = errors.New("want a positive duration")
+	}
+	return d, err
 }
 
 // resolve makes a path from the config file absolute: relative paths are

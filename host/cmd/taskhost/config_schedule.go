@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -149,10 +148,7 @@ func (tf *scheduleTaskFile) toTask(id string) (host.NewTask, hcl.Diagnostics) {
 		nt.Options.RetryCount = *tf.RetryCount
 	}
 	if tf.RetryInterval != nil {
-		d, err := parseDuration(*tf.RetryInterval)
-		if err == nil && d <= 0 {
-			err = errors.New("want a positive duration")
-		}
+		d, err := parsePositiveDuration(*tf.RetryInterval)
 		if err != nil {
 			bad(tf.RetryIntervalRange, "Invalid retry_interval", "%q: %v", *tf.RetryInterval, err)
 		}
