@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,18 +163,8 @@ func (h *Host) Handlers() []HandlerInfo {
 	for _, hd := range hds {
 		out = append(out, hd.info())
 	}
-	slices.SortFunc(out, func(a, b HandlerInfo) int { return cmpString(a.Type, b.Type) })
+	slices.SortFunc(out, func(a, b HandlerInfo) int { return cmp.Compare(a.Type, b.Type) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Create stores a new pending task and returns its id. The task is on

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -334,22 +335,12 @@ func (b *bench) scaleQueries(ctx context.Context, qh *benchHost) error {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(x, y int) int {
-		return cmpFloat(max(firstP50[y], nextP50[y]), max(firstP50[x], nextP50[x]))
+		return cmp.Compare(max(firstP50[y], nextP50[y]), max(firstP50[x], nextP50[x]))
 	})
 	for _, i := range order[:min(5, len(order))] {
 		b.logf("  slow query: %-52s first %s ms, via cursor %s ms", cases[i].name, formatNumber(firstP50[i]), formatNumber(nextP50[i]))
 	}
 	return nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scaleFirstDispatch starts a fresh host with a handler of scaleRunType

@@ -10,6 +10,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -431,17 +432,7 @@ func claimCmp(a, b *store.Record) int {
 	if c := a.DateCreated.Compare(b.DateCreated); c != 0 {
 		return c
 	}
-	return cmpString(a.ID, b.ID)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.ID, b.ID)
 }
 
 func testClaimOrder(t *testing.T, f *fixture) {
