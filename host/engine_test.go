@@ -574,3 +574,26 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 	require.Equal(t, 4, obs.started)
 	require.ElementsMatch(t, []host.Outcome{host.OutcomeSuccess, host.OutcomeSuccess, host.OutcomeRetry, host.OutcomeFailed}, obs.outcomes)
 }
+
+// A task claimed while its worker is still starting is part of the drain:
+// it starts and finishes within Stop's deadline instead of going back to
+// pending at once.
+func TestStopRunsClaimedTaskWhoseWorkerIsStarting(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.register("slowstart", "echo", func(o *host.HandlerOptions) {
+		o.InitialiseMethod = "initialise"
+		o.Config = json.RawMessage(`{"initialiseDelayMs":1500}`)
+	})
+	id := e.create("slowstart", `"done"`, host.CreateOptions{RetainFor: host.RetainForever})
+	e.waitStatus(id, shared.StatusProcessing)
+	require.Equal(t, 1, e.h.Handlers()[0].Pool.Starting, "the worker is still starting when the drain begins")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.h.Stop(ctx))
+	got := e.get(id)
+	require.Equal(t, shared.StatusSuccess, got.Status)
+	require.JSONEq(t, `"done"`, string(got.Result))
+	require.Equal(t, []shared.Status{shared.StatusProcessing, shared.StatusSuccess}, e.rec.statuses(id))
+}

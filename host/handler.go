@@ -64,15 +64,26 @@ func (hd *handler) wake() {
 	}
 }
 
-// close stops dispatch, lets running tasks finish until ctx is done, then
-// closes the pool (killing what still runs) and the callback queue.
+// close drains the handler: it stops claiming, lets every task already
+// claimed start and run until ctx is done, then closes the pool
+// (cancelling what still runs, killing what ignores that, failing what
+// still waits for a worker: all of those run again later) and the
+// callback queue.
 func (hd *handler) close(ctx context.Context) error {
 	hd.stopOnce.Do(func() { close(hd.stopCh) })
 	hd.startOnce.Do(func() { close(hd.done) }) // never started: nothing to wait for
 	<-hd.done
+	// The pool stays open meanwhile: a claimed task whose worker is still
+	// starting gets it, as a running one gets to finish.
+	ran := make(chan struct{})
+	go func() { hd.runs.Wait(); close(ran) }()
+	select {
+	case <-ran:
+	case <-ctx.Done():
+	}
 	hd.closing.Store(true)
 	err := hd.pool.Close(ctx)
-	hd.runs.Wait()
+	<-ran
 	hd.callbacks.close()
 	if err != nil {
 		return fmt.Errorf("handler %q: %w", hd.typ, err)

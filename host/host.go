@@ -627,9 +627,12 @@ func (h *Host) cleanupLoop() {
 	}
 }
 
-// Stop stops the host: no new dispatch; running tasks may finish until
-// ctx is done, then their workers are killed and the tasks are left to
-// run again at the next Start; every worker gets its shutdown method.
+// Stop drains the host: it claims no more tasks, and every task already
+// claimed starts (its worker may still be starting) and runs until ctx is
+// done; then the methods still running have their contexts cancelled,
+// their workers are killed after a grace period, and those tasks, like
+// any still waiting for a worker, are left to run again at the next
+// Start. Every worker gets its shutdown method.
 // The store stays open (its owner closes it).
 func (h *Host) Stop(ctx context.Context) error {
 	h.mu.Lock()

@@ -24,6 +24,8 @@ type Config struct {
 	Record string `json:"record"`
 	// FailInitialise makes initialise fail.
 	FailInitialise bool `json:"failInitialise"`
+	// InitialiseDelayMS makes initialise take that long: a slow start.
+	InitialiseDelayMS int `json:"initialiseDelayMs"`
 }
 
 type sleepPayload struct {
@@ -62,6 +64,11 @@ func main() {
 		"initialise": sdk.Func(func(ctx context.Context, _ sdk.Task, c Config) (none, error) {
 			if c.FailInitialise {
 				return none{}, errors.New("initialise refused: failInitialise is set")
+			}
+			select {
+			case <-time.After(time.Duration(c.InitialiseDelayMS) * time.Millisecond):
+			case <-ctx.Done():
+				return none{}, ctx.Err()
 			}
 			return none{}, record(c.Record, "initialise")
 		}),

@@ -177,8 +177,8 @@ func TestE2EDrainOnSIGTERM(t *testing.T) {
 	r := taskhost(t, addr, "", "create", "sleep", `{"ms":600000}`, "--retain-for", "forever")
 	require.Equal(t, 0, r.code, r.stderr)
 	id := strings.TrimSpace(r.stdout)
-	// Wait until the method runs in a worker, not just until the task is
-	// claimed: a task still waiting for its worker is requeued at once.
+	// Wait until the method runs in a worker, so that the drain below
+	// runs out of time on a running method.
 	client, err := api.NewClient(addr)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

@@ -38,9 +38,11 @@ func serveCommand() *command {
 		help: `Settings come from the defaults, then the config file, then the flags.
 Relative paths in the config file are relative to the file's directory.
 
-SIGINT or SIGTERM stops the host gracefully: the API stops accepting
-requests, schedules stop firing, running tasks get up to 30s to finish,
-then the store is closed.
+SIGINT or SIGTERM stops the host gracefully: the API refuses new tasks,
+schedules stop firing, no more tasks are claimed, and every task already
+claimed gets drain_timeout (default 30s) to start and finish; then what
+still runs is interrupted and runs again at the next start, and the store
+is closed.
 A second signal exits at once.`,
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			configFile := fs.String("config", "", "read settings from this HCL (or .json) `file`")
