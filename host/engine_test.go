@@ -597,3 +597,74 @@ func TestStopRunsClaimedTaskWhoseWorkerIsStarting(t *testing.T) {
 	require.JSONEq(t, `"done"`, string(got.Result))
 	require.Equal(t, []shared.Status{shared.StatusProcessing, shared.StatusSuccess}, e.rec.statuses(id))
 }
+
+// CreateWatch sees the final state of tasks that end at once and are
+// removed at once (retainFor 0), every time.
+func TestCreateWatchSeesTheEndOfFastTasks(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.register("echo", "echo")
+	e.register("fail", "fail")
+	for i := range 40 {
+		typ, payload, want := "echo", `"hi"`, shared.StatusSuccess
+		if i%2 == 1 {
+			typ, payload, want = "fail", `{"message":"no"}`, shared.StatusFailed
+		}
+		// A watch that missed the end would never close: bound it.
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		defer cancel()
+		id, ch, err := e.h.CreateWatch(ctx, typ, json.RawMessage(payload), host.CreateOptions{})
+		require.NoError(t, err)
+		var states []shared.Status
+		var last shared.Task
+		for s := range ch {
+			states = append(states, s.Status)
+			last = s
+		}
+		require.Equal(t, id, last.ID)
+		require.Equal(t, shared.StatusPending, states[0], "the first state is the task as created")
+		require.Equal(t, want, last.Status, "states seen: %v", states)
+		_, err = e.h.Get(t.Context(), id)
+		require.ErrorIs(t, err, shared.ErrNotFound, "retainFor 0 removed it")
+	}
+}
+
+func TestCreateWatchOfARefusedTaskLeavesNoWatcher(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, ch, err := e.h.CreateWatch(t.Context(), "bad type!", nil, host.CreateOptions{})
+	require.ErrorIs(t, err, shared.ErrInvalidArgument)
+	require.Nil(t, ch)
+}
+
+func TestStrictTypesRefusesTypesWithoutHandler(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(o *host.Options) { o.StrictTypes = true })
+	_, err := e.h.Create(t.Context(), "nosuch", nil, host.CreateOptions{})
+	require.ErrorIs(t, err, shared.ErrNoHandler)
+	require.ErrorContains(t, err, `task type "nosuch" has no handler`)
+	require.ErrorContains(t, err, "none is registered")
+
+	e.register("echo", "echo")
+	e.register("alpha", "echo")
+	require.True(t, e.h.HasHandler("echo"))
+	require.False(t, e.h.HasHandler("nosuch"))
+	_, err = e.h.CreateMany(t.Context(), []host.NewTask{{Type: "echo"}, {Type: "nosuch"}})
+	require.ErrorIs(t, err, shared.ErrNoHandler)
+	require.ErrorContains(t, err, "task 1: ")
+	require.ErrorContains(t, err, "want one of alpha, echo")
+	page, err := e.h.Query(t.Context(), host.Query{})
+	require.NoError(t, err)
+	require.Empty(t, page.Tasks, "a refused batch stores nothing")
+
+	id := e.create("echo", `1`, host.CreateOptions{RetainFor: host.RetainForever})
+	e.waitStatus(id, shared.StatusSuccess)
+}
+
+func TestTypesWithoutHandlerAreAcceptedByDefault(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	require.False(t, e.h.HasHandler("later"))
+	id := e.create("later", `1`, host.CreateOptions{})
+	require.Equal(t, shared.StatusPending, e.get(id).Status)
+}

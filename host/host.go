@@ -9,6 +9,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,16 +171,46 @@ func (h *Host) Handlers() []HandlerInfo {
 // Create stores a new pending task and returns its id. The task is on
 // disk when Create returns.
 func (h *Host) Create(ctx context.Context, typ string, payload json.RawMessage, opts CreateOptions) (string, error) {
-	ids, err := h.CreateMany(ctx, []NewTask{{Type: typ, Payload: payload, Options: opts}})
+	recs, err := h.create(ctx, []NewTask{{Type: typ, Payload: payload, Options: opts}}, nil)
 	if err != nil {
 		return "", err
 	}
-	return ids[0], nil
+	return recs[0].ID, nil
+}
+
+// CreateWatch creates a task as Create does and returns, with its id, a
+// channel of its states as [Host.Watch] gives them: the task as created,
+// then every change until it is terminal or removed, or ctx ends. The
+// channel is watching before the task can start, so the final state
+// reaches it even when the task finishes at once and retention removes
+// it.
+func (h *Host) CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts CreateOptions) (string, <-chan shared.Task, error) {
+	w := newWatcher()
+	recs, err := h.create(ctx, []NewTask{{Type: typ, Payload: payload, Options: opts}}, w)
+	if err != nil {
+		return "", nil, err
+	}
+	h.prime(ctx, recs[0].ID, w, recs[0].Task)
+	return recs[0].ID, w.ch, nil
 }
 
 // CreateMany stores tasks in one durable write, all or none, and returns
 // their ids in order. A bad task fails the whole batch, naming its index.
 func (h *Host) CreateMany(ctx context.Context, tasks []NewTask) ([]string, error) {
+	recs, err := h.create(ctx, tasks, nil)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[i] = rec.ID
+	}
+	return ids, nil
+}
+
+// create stores tasks in one durable write. A watcher w, if given, is
+// registered for the first task before it is written.
+func (h *Host) create(ctx context.Context, tasks []NewTask, w *watcher) ([]*store.Record, error) {
 	if len(tasks) == 0 {
 		return nil, fmt.Errorf("%w: no tasks to create", shared.ErrInvalidArgument)
 	}
@@ -195,11 +226,12 @@ func (h *Host) CreateMany(ctx context.Context, tasks []NewTask) ([]string, error
 		}
 		recs[i] = rec
 	}
-	ids := make([]string, len(recs))
 	perType := make(map[string]int)
-	for i, rec := range recs {
-		ids[i] = rec.ID
+	for _, rec := range recs {
 		perType[rec.Type]++
+	}
+	if w != nil {
+		h.addWatcher(recs[0].ID, w)
 	}
 	// Dispatch may start once the tasks are committed, while the create
 	// is still being synced: the API still answers only once they are
@@ -213,6 +245,11 @@ func (h *Host) CreateMany(ctx context.Context, tasks []NewTask) ([]string, error
 		}
 	}
 	if err := h.st.Create(store.WithCommitted(ctx, wake), recs...); err != nil {
+		if w != nil {
+			h.mu.Lock()
+			h.removeWatcherLocked(recs[0].ID, w)
+			h.mu.Unlock()
+		}
 		return nil, fmt.Errorf("create: %w", err)
 	}
 	if !woke.Load() {
@@ -221,11 +258,36 @@ func (h *Host) CreateMany(ctx context.Context, tasks []NewTask) ([]string, error
 	for typ, n := range perType {
 		h.opts.Observer.TasksCreated(typ, n)
 	}
-	return ids, nil
+	return recs, nil
+}
+
+// HasHandler reports whether a handler for task type typ is registered.
+func (h *Host) HasHandler(typ string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.handlers[typ] != nil
+}
+
+// checkHandler refuses typ when types must have a handler and it has none.
+func (h *Host) checkHandler(typ string) error {
+	if !h.opts.StrictTypes || h.HasHandler(typ) {
+		return nil
+	}
+	h.mu.Lock()
+	types := slices.Sorted(maps.Keys(h.handlers))
+	h.mu.Unlock()
+	want := "none is registered"
+	if len(types) > 0 {
+		want = "want one of " + strings.Join(types, ", ")
+	}
+	return fmt.Errorf("%w: task type %q has no handler, and this host refuses such tasks (strict types): %s", shared.ErrNoHandler, typ, want)
 }
 
 func (h *Host) newRecord(nt NewTask, t time.Time) (*store.Record, error) {
 	if err := validateName("task type", nt.Type); err != nil {
+		return nil, err
+	}
+	if err := h.checkHandler(nt.Type); err != nil {
 		return nil, err
 	}
 	if len(nt.Payload) > h.opts.MaxPayloadSize {

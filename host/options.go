@@ -56,6 +56,10 @@ type Options struct {
 	// MaxResultSize bounds a task's result in bytes; a bigger one fails
 	// the attempt with ResultTooLarge. 0 means 16 MiB.
 	MaxResultSize int
+	// StrictTypes refuses to create a task of a type that has no
+	// registered handler (shared.ErrNoHandler). By default such a task is
+	// stored and waits until a handler for its type registers.
+	StrictTypes bool
 }
 
 // Observer receives what the engine does, for metrics. Its methods are

@@ -20,6 +20,10 @@ type watcher struct {
 	ended   bool // the task ended before the watcher was primed
 }
 
+func newWatcher() *watcher {
+	return &watcher{ch: make(chan shared.Task, watchBuffer)}
+}
+
 // Watch sends the task's current state and then every change of it
 // (including progress) until it is terminal or removed, or ctx ends; then
 // it closes the channel.
@@ -28,22 +32,37 @@ func (h *Host) Watch(ctx context.Context, rawID string) (<-chan shared.Task, err
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{ch: make(chan shared.Task, watchBuffer)}
+	w := newWatcher()
+	h.addWatcher(id, w)
+	// Registered first, read second: no change can fall in between.
+	current, err := h.Get(ctx, id)
+	if err != nil {
+		h.mu.Lock()
+		h.removeWatcherLocked(id, w)
+		h.mu.Unlock()
+		return nil, err
+	}
+	h.prime(ctx, id, w, current)
+	return w.ch, nil
+}
+
+// addWatcher registers w for task id; changes queue in it until it is
+// primed.
+func (h *Host) addWatcher(id string, w *watcher) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.watchers[id] == nil {
 		h.watchers[id] = make(map[*watcher]struct{})
 	}
 	h.watchers[id][w] = struct{}{}
-	h.mu.Unlock()
+}
 
-	// Registered first, read second: no change can fall in between.
-	current, err := h.Get(ctx, id)
+// prime sends w the task's state current, read after w was registered,
+// then the changes queued since that are not older; from then on changes
+// go straight to w until the task ends or ctx does.
+func (h *Host) prime(ctx context.Context, id string, w *watcher, current shared.Task) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err != nil {
-		h.removeWatcherLocked(id, w)
-		return nil, err
-	}
 	deliver(w.ch, current)
 	for _, t := range w.pending {
 		if !t.DateModified.Before(current.DateModified) {
@@ -53,14 +72,13 @@ func (h *Host) Watch(ctx context.Context, rawID string) (<-chan shared.Task, err
 	w.primed, w.pending = true, nil
 	if w.ended || current.Status.Terminal() {
 		h.removeWatcherLocked(id, w)
-		return w.ch, nil
+		return
 	}
 	context.AfterFunc(ctx, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.removeWatcherLocked(id, w)
 	})
-	return w.ch, nil
 }
 
 // deliver sends t without blocking: when the buffer is full the oldest

@@ -22,6 +22,9 @@ var (
 	ErrPayloadTooLarge = errors.New("payload too large")
 	// ErrResultTooLarge: a plugin's answer exceeds the host's limit.
 	ErrResultTooLarge = errors.New("result too large")
+	// ErrNoHandler: a task of a type without a handler, on a host that
+	// refuses those.
+	ErrNoHandler = errors.New("no handler")
 )
 
 // Names of the errors the host itself gives a task. A plugin's own errors

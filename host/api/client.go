@@ -27,6 +27,7 @@ type Client struct {
 	base  string // scheme://host[:port][/prefix], no trailing slash
 	hc    *http.Client
 	token string // sent as a bearer token when set
+	warn  func(string)
 }
 
 // ClientOption configures a [Client].
@@ -42,6 +43,13 @@ func WithHTTPClient(hc *http.Client) ClientOption {
 // WithToken makes the client send the API token with every request.
 func WithToken(token string) ClientOption {
 	return func(c *Client) { c.token = token }
+}
+
+// WithWarningHandler makes the client call fn with the text of every
+// Warning header the host answers with, such as the one a create of a
+// task type without a handler gets. By default warnings are dropped.
+func WithWarningHandler(fn func(text string)) ClientOption {
+	return func(c *Client) { c.warn = fn }
 }
 
 // NewClient returns a client of the host at addr: "host:port",
@@ -85,6 +93,34 @@ func (c *Client) CreateMany(ctx context.Context, tasks []host.NewTask) ([]string
 	var resp BatchResponse
 	err := c.do(ctx, http.MethodPost, "/v1/tasks/batch", nil, req, &resp)
 	return resp.IDs, err
+}
+
+// CreateWatch creates a task and calls fn with its states: the task as
+// created, then every change of it, until it is terminal or removed (the
+// host watches it from before it is written, so its final state is not
+// missed even when it ends at once and retention removes it), which
+// returns nil. It also returns nil when the host ends the stream early
+// (it is stopping): the last state fn saw then is not terminal. If ctx
+// ends it returns ctx.Err(). fn runs on the caller's goroutine. The id
+// is that of the first state.
+func (c *Client) CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions, fn func(shared.Task)) (string, error) {
+	data, err := json.Marshal(NewTaskRequest(typ, payload, opts))
+	if err != nil {
+		return "", fmt.Errorf("%w: encode request: %v", shared.ErrInvalidArgument, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/tasks", bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", shared.ErrInvalidArgument, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var id string
+	err = c.stream(req, func(t shared.Task) {
+		if id == "" {
+			id = t.ID
+		}
+		fn(t)
+	})
+	return id, err
 }
 
 // Get returns a task.
@@ -164,6 +200,13 @@ func (c *Client) Events(ctx context.Context, id string, fn func(shared.Task)) er
 	if err != nil {
 		return fmt.Errorf("%w: %v", shared.ErrInvalidArgument, err)
 	}
+	return c.stream(req, fn)
+}
+
+// stream sends req asking for an event stream of task states and calls
+// fn with each, until the stream ends.
+func (c *Client) stream(req *http.Request, fn func(shared.Task)) error {
+	ctx := req.Context()
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := c.send(req)
 	if err != nil {
@@ -171,7 +214,7 @@ func (c *Client) Events(ctx context.Context, id string, fn func(shared.Task)) er
 	}
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		return fmt.Errorf("GET %s: answer is %q, not an event stream", req.URL.Path, ct)
+		return fmt.Errorf("%s %s: answer is %q, not an event stream", req.Method, req.URL.Path, ct)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventSize)
@@ -186,7 +229,7 @@ func (c *Client) Events(ctx context.Context, id string, fn func(shared.Task)) er
 			}
 			var t shared.Task
 			if err := json.Unmarshal(data, &t); err != nil {
-				return fmt.Errorf("GET %s: decode event: %w", req.URL.Path, err)
+				return fmt.Errorf("%s %s: decode event: %w", req.Method, req.URL.Path, err)
 			}
 			data = data[:0]
 			fn(t)
@@ -207,7 +250,7 @@ func (c *Client) Events(ctx context.Context, id string, fn func(shared.Task)) er
 		return ctx.Err()
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("GET %s: read event stream: %w", req.URL.Path, err)
+		return fmt.Errorf("%s %s: read event stream: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
 }
@@ -271,6 +314,11 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("request to the host at %s failed: %w", c.base, err)
 	}
 	if resp.StatusCode < 300 {
+		if c.warn != nil {
+			for _, v := range resp.Header.Values("Warning") {
+				c.warn(warningText(v))
+			}
+		}
 		return resp, nil
 	}
 	defer resp.Body.Close()
@@ -298,4 +346,15 @@ func readError(resp *http.Response) error {
 		Name:    "HTTP" + strconv.Itoa(resp.StatusCode),
 		Message: fmt.Sprintf("%s %s: %s", resp.Request.Method, resp.Request.URL.Path, msg),
 	}
+}
+
+// warningText is the text of a Warning header value
+// (`code agent "text"`), or the whole value when it has another form.
+func warningText(v string) string {
+	if i := strings.IndexByte(v, '"'); i >= 0 {
+		if text, err := strconv.Unquote(v[i:]); err == nil {
+			return text
+		}
+	}
+	return v
 }

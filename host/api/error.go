@@ -18,6 +18,7 @@ const (
 	ErrorNamePayloadTooLarge  = "PayloadTooLarge"
 	ErrorNameUnavailable      = "Unavailable"
 	ErrorNameUnauthorized     = "Unauthorized"
+	ErrorNameNoHandler        = "NoHandler"
 	ErrorNameInternal         = "Internal"
 )
 
@@ -59,6 +60,8 @@ func (e *Error) Unwrap() error {
 		return shared.ErrClosed
 	case ErrorNameUnauthorized:
 		return ErrUnauthorized
+	case ErrorNameNoHandler:
+		return shared.ErrNoHandler
 	}
 	return nil
 }
@@ -81,6 +84,8 @@ func errorOf(err error) *Error {
 		status, name = http.StatusRequestEntityTooLarge, ErrorNamePayloadTooLarge
 	case errors.Is(err, shared.ErrClosed):
 		status, name = http.StatusServiceUnavailable, ErrorNameUnavailable
+	case errors.Is(err, shared.ErrNoHandler):
+		status, name = http.StatusUnprocessableEntity, ErrorNameNoHandler
 	}
 	return &Error{Status: status, Name: name, Message: err.Error()}
 }

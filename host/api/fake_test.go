@@ -34,6 +34,10 @@ type fakeEngine struct {
 	query      func(ctx context.Context, q host.Query) (host.Page, error)
 	handlers   func() []host.HandlerInfo
 	watch      func(ctx context.Context, id string) (<-chan shared.Task, error)
+	// createWatch, unset, is errUnexpected; hasHandler, unset, says every
+	// type has a handler.
+	createWatch func(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error)
+	hasHandler  func(typ string) bool
 }
 
 var _ api.Engine = (*fakeEngine)(nil)
@@ -101,6 +105,17 @@ func (f *fakeEngine) Watch(ctx context.Context, id string) (<-chan shared.Task, 
 	return f.watch(ctx, id)
 }
 
+func (f *fakeEngine) CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error) {
+	if f.createWatch == nil {
+		return "", nil, errUnexpected
+	}
+	return f.createWatch(ctx, typ, payload, opts)
+}
+
+func (f *fakeEngine) HasHandler(typ string) bool {
+	return f.hasHandler == nil || f.hasHandler(typ)
+}
+
 // fixture is a real HTTP server on 127.0.0.1 over a fake engine, and a
 // real client of it.
 type fixture struct {
@@ -138,6 +153,9 @@ func (f *fixture) do(t *testing.T, method, path, body string) rawResponse {
 	}
 	req, err := http.NewRequestWithContext(t.Context(), method, f.url+path, rd)
 	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -32,7 +32,9 @@ type Engine interface {
 	Cancel(ctx context.Context, id string) error
 	Query(ctx context.Context, q host.Query) (host.Page, error)
 	Handlers() []host.HandlerInfo
+	HasHandler(typ string) bool
 	Watch(ctx context.Context, id string) (<-chan shared.Task, error)
+	CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error)
 }
 
 var _ Engine = (*host.Host)(nil)
@@ -238,9 +240,16 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(data, '\n'))
 }
 
+// MaxWait bounds the wait parameter of POST /v1/tasks.
+const MaxWait = time.Hour
+
 func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if s.draining.Load() {
 		return errDraining
+	}
+	wait, err := parseCreateQuery(r.URL.RawQuery)
+	if err != nil {
+		return err
 	}
 	data, err := readBody(w, r, s.bodyLimit)
 	if err != nil {
@@ -254,13 +263,127 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := s.engine.Create(r.Context(), t.Type, t.Payload, t.Options)
+	stream := acceptsEventStream(r)
+	if wait == 0 && !stream {
+		id, err := s.engine.Create(r.Context(), t.Type, t.Payload, t.Options)
+		if err != nil {
+			return err
+		}
+		warning := s.warn(w, t.Type)
+		w.Header().Set("Location", "/v1/tasks/"+url.PathEscape(id))
+		s.writeJSON(w, http.StatusCreated, CreateResponse{ID: id, Warning: warning})
+		return nil
+	}
+	// The engine watches the task from before it is written, so that a
+	// task that ends at once, and is removed at once, is not missed.
+	id, ch, err := s.engine.CreateWatch(r.Context(), t.Type, t.Payload, t.Options)
 	if err != nil {
 		return err
 	}
+	warning := s.warn(w, t.Type)
 	w.Header().Set("Location", "/v1/tasks/"+url.PathEscape(id))
-	s.writeJSON(w, http.StatusCreated, CreateResponse{ID: id})
+	var timeout <-chan time.Time
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	if stream {
+		s.stream(w, r, http.StatusCreated, ch, timeout)
+		return nil
+	}
+	var last shared.Task
+	func() {
+		for {
+			select {
+			case t, ok := <-ch:
+				if !ok {
+					return
+				}
+				last = t
+			case <-timeout:
+				return
+			case <-s.done:
+				return
+			}
+		}
+	}()
+	if last.ID == "" {
+		// The channel always starts with the task as created; without it
+		// the request itself has ended.
+		return r.Context().Err()
+	}
+	s.writeJSON(w, http.StatusCreated, CreateResponse{ID: id, Warning: warning, Task: &last})
 	return nil
+}
+
+// warn sets the Warning header of a create of tasks of types when some of
+// them have no registered handler, and returns its text ("" when every
+// one has one).
+func (s *Server) warn(w http.ResponseWriter, types ...string) string {
+	var missing []string
+	for _, typ := range types {
+		if q := strconv.Quote(typ); !slices.Contains(missing, q) && !s.engine.HasHandler(typ) {
+			missing = append(missing, q)
+		}
+	}
+	var text string
+	switch len(missing) {
+	case 0:
+		return ""
+	case 1:
+		text = fmt.Sprintf("no handler is registered for task type %s: the task waits until one registers", missing[0])
+	default:
+		slices.Sort(missing)
+		text = fmt.Sprintf("no handler is registered for task types %s: their tasks wait until one registers", strings.Join(missing, ", "))
+	}
+	w.Header().Add("Warning", warningHeader(text))
+	return text
+}
+
+// warningHeader is an RFC 7234 Warning header value of code 299
+// (miscellaneous persistent warning) with text.
+func warningHeader(text string) string {
+	return "299 taskhost " + strconv.Quote(text)
+}
+
+// acceptsEventStream reports whether r asks for Server-Sent Events.
+func acceptsEventStream(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/event-stream") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// parseCreateQuery reads POST /v1/tasks' query string: an optional wait,
+// a Go duration from 1ms to MaxWait.
+func parseCreateQuery(raw string) (time.Duration, error) {
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%w: malformed query string: %v", shared.ErrInvalidArgument, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		if k != "wait" {
+			return 0, fmt.Errorf("%w: unknown query parameter %q: want wait", shared.ErrInvalidArgument, k)
+		}
+		if n := len(vals[k]); n > 1 {
+			return 0, fmt.Errorf("%w: query parameter wait is given %d times: want it at most once", shared.ErrInvalidArgument, n)
+		}
+	}
+	v := vals.Get("wait")
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Millisecond || d > MaxWait {
+		return 0, fmt.Errorf("%w: wait %q: want a duration from 1ms to %v, like 30s", shared.ErrInvalidArgument, v, MaxWait)
+	}
+	return d, nil
 }
 
 func (s *Server) createMany(w http.ResponseWriter, r *http.Request) error {
@@ -298,7 +421,11 @@ func (s *Server) createMany(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	s.writeJSON(w, http.StatusCreated, BatchResponse{IDs: ids})
+	types := make([]string, len(tasks))
+	for i, t := range tasks {
+		types[i] = t.Type
+	}
+	s.writeJSON(w, http.StatusCreated, BatchResponse{IDs: ids, Warning: s.warn(w, types...)})
 	return nil
 }
 
@@ -376,14 +503,21 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// events streams the task's states as Server-Sent Events, one
-// "data: <task JSON>" event each, until the engine closes the channel,
-// the client goes away or the server closes.
+// events streams the task's states as Server-Sent Events until it ends.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	ch, err := s.engine.Watch(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	s.stream(w, r, http.StatusOK, ch, nil)
+	return nil
+}
+
+// stream answers with status and then the task states from ch as
+// Server-Sent Events, one "data: <task JSON>" event each, until the
+// engine closes ch, timeout fires, the client goes away or the server
+// closes.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, ch <-chan shared.Task, timeout <-chan time.Time) {
 	rc := http.NewResponseController(w)
 	// A server-wide write timeout must not cut a long stream.
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -391,10 +525,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	if err := rc.Flush(); err != nil {
 		s.log.Debug("event stream", "path", r.URL.Path, "error", err)
-		return nil
+		return
 	}
 	keepAlive := time.NewTicker(s.opts.KeepAlive)
 	defer keepAlive.Stop()
@@ -403,27 +537,29 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		select {
 		case t, ok := <-ch:
 			if !ok {
-				return nil
+				return
 			}
 			data, err := json.Marshal(t)
 			if err != nil {
 				// Headers are out; all that is left is to end the stream.
 				s.log.Error("encode task event", "path", r.URL.Path, "error", err)
-				return nil
+				return
 			}
 			frame = fmt.Appendf(nil, "data: %s\n\n", data)
 		case <-keepAlive.C:
 			frame = []byte(": keep-alive\n\n")
+		case <-timeout:
+			return
 		case <-r.Context().Done():
-			return nil
+			return
 		case <-s.done:
-			return nil
+			return
 		}
 		if _, err := w.Write(frame); err != nil {
-			return nil
+			return
 		}
 		if err := rc.Flush(); err != nil {
-			return nil
+			return
 		}
 	}
 }

@@ -36,11 +36,19 @@ type BatchRequest struct {
 // CreateResponse answers POST /v1/tasks.
 type CreateResponse struct {
 	ID string `json:"id"`
+	// Warning says what may keep the task from running: no handler is
+	// registered for its type. It is also sent as a Warning header.
+	Warning string `json:"warning,omitempty"`
+	// Task, with ?wait=DUR, is the task's last state within DUR: final
+	// if it finished, even if retention has already removed it.
+	Task *shared.Task `json:"task,omitempty"`
 }
 
 // BatchResponse answers POST /v1/tasks/batch; IDs are in request order.
 type BatchResponse struct {
 	IDs []string `json:"ids"`
+	// Warning is as in CreateResponse, for all the batch's types.
+	Warning string `json:"warning,omitempty"`
 }
 
 // ListResponse answers GET /v1/tasks. Cursor is absent on the last page.

@@ -52,6 +52,10 @@ type fakeEngine struct {
 	action   func(what, id string) error
 	handlers func() []host.HandlerInfo
 	watch    func(ctx context.Context, id string) (<-chan shared.Task, error)
+	// createWatch, unset, answers with the task as created and then what
+	// watch gives; hasHandler, unset, says every type has a handler.
+	createWatch func(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error)
+	hasHandler  func(typ string) bool
 }
 
 func (f *fakeEngine) Create(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, error) {
@@ -67,6 +71,18 @@ func (f *fakeEngine) Remove(_ context.Context, id string) error { return f.actio
 func (f *fakeEngine) Handlers() []host.HandlerInfo              { return f.handlers() }
 func (f *fakeEngine) Watch(ctx context.Context, id string) (<-chan shared.Task, error) {
 	return f.watch(ctx, id)
+}
+func (f *fakeEngine) HasHandler(typ string) bool { return f.hasHandler == nil || f.hasHandler(typ) }
+func (f *fakeEngine) CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error) {
+	if f.createWatch != nil {
+		return f.createWatch(ctx, typ, payload, opts)
+	}
+	id, err := f.create(ctx, typ, payload, opts)
+	if err != nil {
+		return "", nil, err
+	}
+	ch, err := f.watch(ctx, id)
+	return id, ch, err
 }
 
 // serveFake serves engine on 127.0.0.1 and returns its address.
@@ -214,7 +230,7 @@ func TestCreateWait(t *testing.T) {
 			require.Equal(t, string(want)+"\n", r.stdout)
 
 			lines := strings.SplitAfter(r.stderr, "\n")
-			require.Equal(t, "taskhost: created "+taskID+", waiting\n", lines[0])
+			require.Equal(t, "taskhost: created "+taskID+", waiting for it to finish\n", lines[0])
 			if tc.name == "success" {
 				// One line per change: the repeated event shows once.
 				require.Equal(t, []string{
@@ -229,19 +245,51 @@ func TestCreateWait(t *testing.T) {
 	}
 }
 
-func TestCreateWaitTaskGone(t *testing.T) {
+// When the host ends the stream early (it is stopping), --wait asks for
+// the task once more and says what it found.
+func TestCreateWaitStreamEndsEarly(t *testing.T) {
 	t.Parallel()
-	addr := serveFake(t, &fakeEngine{
-		create: func(context.Context, string, json.RawMessage, host.CreateOptions) (string, error) { return taskID, nil },
-		watch: func(context.Context, string) (<-chan shared.Task, error) {
-			return nil, fmt.Errorf("task %s: %w", taskID, shared.ErrNotFound)
-		},
-	})
-	r := taskhost(t, addr, "", "create", "t", "--wait")
-	require.Equal(t, 1, r.code)
-	require.Empty(t, r.stdout)
-	require.Equal(t, "taskhost: created "+taskID+", waiting\n"+
-		"taskhost: task "+taskID+" finished and was removed before it could be watched; create it with --retain-for to see its result\n", r.stderr)
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	pending := shared.Task{ID: taskID, Type: "t", ThreadID: "main", Status: shared.StatusPending, DateCreated: at, DateModified: at}
+	for _, tc := range []struct {
+		name string
+		get  func(context.Context, string) (shared.Task, error)
+		code int
+		last string
+		out  bool
+	}{
+		{"still pending", func(context.Context, string) (shared.Task, error) { return pending, nil },
+			1, "taskhost: task " + taskID + ": the event stream ended while the task is pending\n", false},
+		{"gone", func(context.Context, string) (shared.Task, error) {
+			return shared.Task{}, fmt.Errorf("task %s: %w", taskID, shared.ErrNotFound)
+		}, 1, "taskhost: task " + taskID + ": the event stream ended while the task was pending: task " + taskID + ": not found (404 NotFound)\n", false},
+		{"finished meanwhile", func(context.Context, string) (shared.Task, error) {
+			done := pending
+			done.Status = shared.StatusSuccess
+			return done, nil
+		}, 0, "taskhost: " + taskID + " pending\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := serveFake(t, &fakeEngine{
+				hasHandler: func(string) bool { return false },
+				createWatch: func(context.Context, string, json.RawMessage, host.CreateOptions) (string, <-chan shared.Task, error) {
+					ch := make(chan shared.Task, 1)
+					ch <- pending
+					close(ch)
+					return taskID, ch, nil
+				},
+				get: tc.get,
+			})
+			r := taskhost(t, addr, "", "create", "nosuch-typo", "--wait")
+			require.Equal(t, tc.code, r.code, r.stderr)
+			require.Equal(t, tc.out, strings.Contains(r.stdout, `"status": "success"`), r.stdout)
+			lines := strings.SplitAfter(r.stderr, "\n")
+			require.Equal(t, "taskhost: warning: no handler is registered for task type \"nosuch-typo\": the task waits until one registers\n", lines[0])
+			require.Equal(t, "taskhost: created "+taskID+"; waiting for a handler of type \"nosuch-typo\" to register and run it (interrupt to stop waiting; the task stays)\n", lines[1])
+			require.True(t, strings.HasSuffix(r.stderr, tc.last), r.stderr)
+		})
+	}
 }
 
 func TestGet(t *testing.T) {

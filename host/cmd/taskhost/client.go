@@ -19,6 +19,9 @@ type clientFlag struct {
 	addr  *string
 	token *string
 	env   *env
+	// warned is set once the host answered with a warning (printed on
+	// stderr).
+	warned bool
 }
 
 func addClientFlag(cmd string, fs *flag.FlagSet, e *env) *clientFlag {
@@ -39,7 +42,10 @@ func (f *clientFlag) client() (*api.Client, error) {
 	if token == "" {
 		token = f.env.getenv("TASKHOST_TOKEN") // not a flag default: help would print it
 	}
-	c, err := api.NewClient(*f.addr, api.WithToken(token))
+	c, err := api.NewClient(*f.addr, api.WithToken(token), api.WithWarningHandler(func(text string) {
+		f.warned = true
+		fmt.Fprintf(f.env.stderr, "taskhost: warning: %s\n", text)
+	}))
 	if err != nil {
 		return nil, usagef(f.cmd, "--addr: %v", err)
 	}

@@ -57,16 +57,15 @@ status 1 if the task failed or was cancelled. A task created without
 					return err
 				}
 				opts := host.CreateOptions{RetryCount: *retryCount, RetryInterval: *retryInterval, RetainFor: time.Duration(retainFor)}
+				if *wait {
+					return createAndWait(ctx, e, c, cf, args[0], payload, opts)
+				}
 				id, err := c.Create(ctx, args[0], payload, opts)
 				if err != nil {
 					return err
 				}
-				if !*wait {
-					_, err := fmt.Fprintln(e.stdout, id)
-					return err
-				}
-				fmt.Fprintf(e.stderr, "taskhost: created %s, waiting\n", id)
-				return waitForTask(ctx, e, c, id)
+				_, err = fmt.Fprintln(e.stdout, id)
+				return err
 			}
 		},
 	}
@@ -133,30 +132,40 @@ func checkJSON(data []byte) error {
 	return err
 }
 
-// waitForTask follows the task's events, showing each change on stderr,
-// prints the final task on stdout and fails if it did not succeed.
-func waitForTask(ctx context.Context, e *env, c *api.Client, id string) error {
+// createAndWait creates a task and follows it from before it is written
+// (so that a task that ends at once is not missed), showing each change
+// on stderr; it prints the final task on stdout and fails if it did not
+// succeed.
+func createAndWait(ctx context.Context, e *env, c *api.Client, cf *clientFlag, typ string, payload json.RawMessage, opts host.CreateOptions) error {
 	var last shared.Task
-	var seen bool
 	shown := ""
-	err := c.Events(ctx, id, func(t shared.Task) {
-		last, seen = t, true
+	id, err := c.CreateWatch(ctx, typ, payload, opts, func(t shared.Task) {
+		if last.ID == "" {
+			if cf.warned {
+				fmt.Fprintf(e.stderr, "taskhost: created %s; waiting for a handler of type %q to register and run it (interrupt to stop waiting; the task stays)\n", t.ID, typ)
+			} else {
+				fmt.Fprintf(e.stderr, "taskhost: created %s, waiting for it to finish\n", t.ID)
+			}
+		}
+		last = t
 		if line := progressLine(t); line != shown {
-			fmt.Fprintf(e.stderr, "taskhost: %s %s\n", id, line)
+			fmt.Fprintf(e.stderr, "taskhost: %s %s\n", t.ID, line)
 			shown = line
 		}
 	})
 	switch {
-	case errors.Is(err, shared.ErrNotFound) && !seen:
-		return fmt.Errorf("task %s finished and was removed before it could be watched; create it with --retain-for to see its result", id)
+	case err != nil && id == "":
+		return err
 	case err != nil:
 		return fmt.Errorf("watch task %s: %w", id, err)
+	case id == "":
+		return errors.New("the host ended the answer to the create before sending the task")
 	}
-	if !seen || !last.Status.Terminal() {
+	if !last.Status.Terminal() {
 		// The stream ended early (the host is stopping, say): ask once more.
 		t, err := c.Get(ctx, id)
 		if err != nil {
-			return fmt.Errorf("task %s: the event stream ended before the task finished: %w", id, err)
+			return fmt.Errorf("task %s: the event stream ended while the task was %s: %w", id, last.Status, err)
 		}
 		if !t.Status.Terminal() {
 			return fmt.Errorf("task %s: the event stream ended while the task is %s", id, t.Status)

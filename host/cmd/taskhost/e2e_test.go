@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskhost/taskhost/host"
 	"github.com/taskhost/taskhost/host/api"
 	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/shared"
@@ -53,6 +55,7 @@ handler "progress" {
 handler "fail" {
   plugin = %[1]q
   method = "fail"
+  idle_shutdown_timeout = "forever"
 }
 `, bin) + extra
 	cfgPath := filepath.Join(dir, "taskhost.hcl")
@@ -207,4 +210,68 @@ func TestE2EDrainOnSIGTERM(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(taskhost(t, addr, "", "get", id).stdout, `"status": "processing"`)
 	}, 15*time.Second, 10*time.Millisecond)
+}
+
+// create --wait never misses the end of a task it created: fast tasks
+// removed as soon as they finish (no --retain-for) still print their
+// final state, with the right exit status.
+func TestE2ECreateWaitNeverMissesTheEnd(t *testing.T) {
+	t.Parallel()
+	addr, _, _ := serveReal(t, "")
+	const each = 200
+	type job struct {
+		args   []string
+		status shared.Status
+		code   int
+	}
+	var jobs []job
+	for range each {
+		jobs = append(jobs,
+			job{[]string{"create", "echo", `{"imageId":"hero","width":-5}`, "--wait"}, shared.StatusSuccess, 0},
+			job{[]string{"create", "fail", `{"message":"width must be positive"}`, "--wait"}, shared.StatusFailed, 1})
+	}
+	var wg sync.WaitGroup
+	work := make(chan job)
+	var mu sync.Mutex
+	var failures []string
+	for range 8 {
+		wg.Go(func() {
+			for j := range work {
+				r := taskhost(t, addr, "", j.args...)
+				var got shared.Task
+				err := json.Unmarshal([]byte(r.stdout), &got)
+				if r.code != j.code || err != nil || got.Status != j.status {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%v: exit %d, stdout %q, stderr %q", j.args[1], r.code, r.stdout, r.stderr))
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	require.Empty(t, failures, "%d of %d runs did not print the final state", len(failures), len(jobs))
+
+	// A task cancelled while --wait follows it: printed, exit 1.
+	done := make(chan result)
+	go func() { done <- taskhost(t, addr, "", "create", "sleep", `{"ms":600000}`, "--wait") }()
+	client, err := api.NewClient(addr)
+	require.NoError(t, err)
+	var id string
+	require.Eventually(t, func() bool {
+		page, err := client.List(t.Context(), host.Query{Type: "sleep", Status: shared.StatusProcessing})
+		if err != nil || len(page.Tasks) != 1 {
+			return false
+		}
+		id = page.Tasks[0].ID
+		return true
+	}, 15*time.Second, 10*time.Millisecond)
+	require.NoError(t, client.Cancel(t.Context(), id))
+	r := <-done
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stdout, `"status": "cancelled"`)
+	require.True(t, strings.HasSuffix(r.stderr, "taskhost: task "+id+" was cancelled\n"), r.stderr)
 }
