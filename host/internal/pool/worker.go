@@ -85,6 +85,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	pid := new(atomic.Int64)
 	log := &pidLogger{Logger: p.log.With("worker", id), pid: pid}
 	tail := &stderrTail{}
+	binary := filepath.Base(cmd.Path)
 	var secure *plugin.SecureConfig
 	if p.cfg.SHA256 != "" {
 		sum, _ := hex.DecodeString(p.cfg.SHA256) // checked in probe
@@ -96,10 +97,10 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           log,
-		Stderr:           tail,
-		SyncStdout:       &lineLogger{log: log, stream: "stdout"},
-		SyncStderr:       &lineLogger{log: log, stream: "stderr", tail: tail},
+		Logger:           &clientLogger{Logger: log, stderrName: binary},
+		Stderr:           stderrLogger(log.Named(binary), tail),
+		SyncStdout:       stdioLogger(log, "stdout", nil),
+		SyncStderr:       stdioLogger(log, "stderr", tail),
 		StartTimeout:     p.cfg.StartTimeout,
 		SkipHostEnv:      true,
 		AutoMTLS:         !p.cfg.DisableMTLS,
