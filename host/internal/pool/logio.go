@@ -45,14 +45,21 @@ func (l *pidLogger) With(args ...any) hclog.Logger {
 }
 
 // clientLogger is the logger a worker's go-plugin Client gets. It leaves
-// the plugin's raw stderr to the pool (stderrLogger); the rest of
-// go-plugin's lines go through.
+// the plugin's raw stderr to the pool (stderrLogger), and drops go-plugin's
+// exit line, which the pool replaces with one of its own (in
+// Pool.watchIdleExit);
+// the rest of go-plugin's lines go through.
 type clientLogger struct {
 	hclog.Logger
 	// stderrName is the name go-plugin gives the logger of the plugin's
 	// stderr: the binary's base name.
 	stderrName string
 }
+
+// goPluginExitLine is the message go-plugin logs when a plugin process
+// exits, at ERROR when its exit status is not 0 (also when the pool killed
+// it), without saying which worker it was.
+const goPluginExitLine = "plugin process exited"
 
 func (l *clientLogger) Named(name string) hclog.Logger {
 	if name == l.stderrName {
@@ -62,6 +69,14 @@ func (l *clientLogger) Named(name string) hclog.Logger {
 	}
 	return l.Logger.Named(name)
 }
+
+func (l *clientLogger) Log(level hclog.Level, msg string, args ...any) {
+	if msg != goPluginExitLine {
+		l.Logger.Log(level, msg, args...)
+	}
+}
+func (l *clientLogger) Info(msg string, args ...any)  { l.Log(hclog.Info, msg, args...) }
+func (l *clientLogger) Error(msg string, args ...any) { l.Log(hclog.Error, msg, args...) }
 
 // offLogger discards, and says so: a null logger's level is NoLevel, which
 // go-plugin does not take for "disabled".

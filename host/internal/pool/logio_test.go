@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -68,6 +69,40 @@ func TestPluginLogLinesKeepTheirKeyOrderAndOneTimestamp(t *testing.T) {
 	_, err = call(t, p, `{"code":3}`)
 	requireTaskError(t, err, "WorkerCrashed", "exit status 3", "testworker: exiting with code 3")
 	require.Len(t, logs.Matching("testworker: exiting with code 3"), 1, logs.String())
+}
+
+// A worker's start is logged with its pid and how long it took, as its
+// exit is; the check run at registration is logged as that, not as a
+// worker 0 that started and exited.
+func TestWorkerStartExitAndCheckAreLogged(t *testing.T) {
+	t.Parallel()
+	logger, logs := testlog.New(hclog.Info)
+	cfg := setup(t)
+	cfg.IdleShutdownTimeout, cfg.Logger = 0, logger
+	p := newPool(t, NewSystem(1), cfg)
+
+	checked := logs.Matching("plugin checked")
+	require.Len(t, checked, 1, logs.String())
+	require.Contains(t, checked[0], "plugin="+testworker)
+	require.Regexp(t, `methods="?\[.*\becho\b.*\bpid\b`, checked[0])
+	require.Regexp(t, `took=\d`, checked[0])
+	require.Empty(t, logs.Matching("worker=0"), logs.String())
+
+	pid := callPID(t, p, `{}`)
+	eventually(t, "the worker's exit line", func() bool { return len(logs.Matching("exited")) > 0 })
+	at := fmt.Sprintf("pid=%d", pid)
+	started := logs.Matching("worker started", at)
+	require.Len(t, started, 1, logs.String())
+	require.Contains(t, started[0], "[INFO]")
+	require.Contains(t, started[0], "worker=1")
+	require.Regexp(t, `took=\d`, started[0])
+	exited := logs.Matching("exited")
+	require.Len(t, exited, 1, logs.String())
+	require.Contains(t, exited[0], "[INFO]")
+	require.Contains(t, exited[0], "worker exited")
+	require.Contains(t, exited[0], "worker=1")
+	require.Contains(t, exited[0], at)
+	require.Contains(t, exited[0], `status="exit status 0"`)
 }
 
 func TestLineWriterCutsOverlongLines(t *testing.T) {
