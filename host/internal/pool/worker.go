@@ -394,7 +394,9 @@ func (w *worker) watchMemory(id uint64, limit int64) (stop func()) {
 				}
 				w.mu.Unlock()
 				if live {
-					w.log.Warn("killing worker over its memory limit", "rss", rss, "limit", limit)
+					// Debug: the call's error says it, and the engine logs
+					// that.
+					w.log.Debug("killing worker over its memory limit", "rss", rss, "limit", limit)
 					w.kill()
 				}
 				return
@@ -536,7 +538,8 @@ func (w *worker) armKill(id uint64, reason killReason, d time.Duration) {
 		}
 		w.mu.Unlock()
 		if live {
-			w.log.Warn("killing worker", "reason", reason.String(), "after", d)
+			// Debug: the call's error says it, and the engine logs that.
+			w.log.Debug("killing worker", "reason", reason.String(), "after", d)
 			w.kill()
 		}
 	})
