@@ -220,7 +220,9 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	h.mu.Lock()
 	want := r.intent
 	h.mu.Unlock()
-	outcome, err := hd.finish(rec, want, result, err)
+	runErr := err
+	outcome, err := hd.finish(rec, want, result, runErr)
+	hd.logAttempt(rec, outcome, runErr, ran)
 	h.opts.Observer.TaskFinished(hd.typ, outcome, ran)
 	if err != nil {
 		// The task stays processing; the next Start runs it again.

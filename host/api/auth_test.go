@@ -3,14 +3,17 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskhost/taskhost/host"
 	"github.com/taskhost/taskhost/host/api"
+	"github.com/taskhost/taskhost/host/internal/testlog"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -61,4 +64,31 @@ func TestDrainRefusesNewTasksOnly(t *testing.T) {
 	requireError(t, f.do(t, "POST", "/v1/tasks", `{"type":"a"}`), 503, "Unavailable", "shutting down")
 	requireError(t, f.do(t, "POST", "/v1/tasks/batch", `{"tasks":[{"type":"a"}]}`), 503, "Unavailable")
 	require.Equal(t, 200, f.do(t, "GET", "/v1/tasks/x", "").status, "reads still work while draining")
+}
+
+// A 503 is the expected answer while the host drains or stops, not a
+// fault of the server: it is logged as a refusal, not at ERROR.
+func TestUnavailableIsLoggedAsARefusal(t *testing.T) {
+	t.Parallel()
+	logger, logs := testlog.New(hclog.Debug)
+	engine := &fakeEngine{}
+	engine.get = func(context.Context, string) (shared.Task, error) {
+		return shared.Task{}, fmt.Errorf("get: %w", shared.ErrClosed)
+	}
+	f := setup(t, engine, api.ServerOptions{Logger: logger})
+
+	f.server.Drain()
+	requireError(t, f.do(t, "POST", "/v1/tasks", `{"type":"a"}`), 503, "Unavailable")
+	requireError(t, f.do(t, "GET", "/v1/tasks/x", ""), 503, "Unavailable")
+	refused := logs.Matching("request refused", "status=503")
+	require.Len(t, refused, 2, logs.String())
+	for _, line := range refused {
+		require.Contains(t, line, "[DEBUG]", line)
+	}
+
+	// A server fault still is an error.
+	requireError(t, f.do(t, "DELETE", "/v1/tasks/x", ""), 500, "Internal")
+	failed := logs.Matching("[ERROR]")
+	require.Len(t, failed, 1, logs.String())
+	require.Contains(t, failed[0], "status=500")
 }

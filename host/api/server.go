@@ -220,7 +220,8 @@ func (r *statusRecorder) WriteHeader(status int)      { r.status = status }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := errorOf(err)
-	if e.Status >= http.StatusInternalServerError {
+	// A 503 is the expected answer while the host drains or stops.
+	if e.Status >= http.StatusInternalServerError && e.Status != http.StatusServiceUnavailable {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status, "error", err)
 	} else {
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", e.Status, "error", err)

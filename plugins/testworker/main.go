@@ -53,6 +53,10 @@ type recordPayload struct {
 	Fail string `json:"fail"`
 }
 
+type logPayload struct {
+	Lines int `json:"lines"`
+}
+
 type none struct{}
 
 func main() {
@@ -203,6 +207,17 @@ func main() {
 				return 0, errors.New(p.Fail)
 			}
 			return t.Attempt, nil
+		}),
+		"log": sdk.Func(func(ctx context.Context, _ sdk.Task, p logPayload) (int, error) {
+			// Each line twice: through the SDK's logger (hclog JSON, keys
+			// sorted), and written the way a plugin in another language
+			// might, its keys in an order of its own.
+			for i := range p.Lines {
+				sdk.Logger(ctx).Info("sdk line", "a", i, "b", "two", "c", 3.5, "d", true)
+				fmt.Fprintf(rawStderr, `{"@level":"info","@message":"raw line","@timestamp":%q,"zulu":%d,"alpha":"x y","mike":[1,2],"@module":"js"}`+"\n",
+					time.Now().Format("2006-01-02T15:04:05.000000Z07:00"), i)
+			}
+			return p.Lines, nil
 		}),
 		"task": sdk.Func(func(_ context.Context, t sdk.Task, _ none) (sdk.Task, error) {
 			return t, nil

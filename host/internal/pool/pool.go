@@ -369,6 +369,7 @@ func (p *Pool) start() {
 		return
 	}
 	p.stats.spawns++
+	w.log.Info("worker started", "took", time.Since(w.began).Round(time.Millisecond))
 	p.all[w] = struct{}{}
 	go p.watchIdleExit(w)
 	if p.closed {
@@ -451,14 +452,17 @@ func (p *Pool) removeIdleLocked(w *worker) bool {
 	return false
 }
 
-// watchIdleExit drops w if its process exits while it is idle, so that
-// no call is handed a dead worker.
+// watchIdleExit logs w's exit, and drops w if its process exits while it
+// is idle, so that no call is handed a dead worker.
 func (p *Pool) watchIdleExit(w *worker) {
 	<-w.rpc.Done()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.removeIdleLocked(w) {
-		return // busy (its call reports the exit) or already stopping
+		// Busy (its call reports the exit, and the engine logs that) or
+		// stopping.
+		w.log.Info("worker exited", "status", w.exitStatus(), "calls", w.calls.Load(), "ran", time.Since(w.began).Round(time.Millisecond))
+		return
 	}
 	p.stats.crashes++
 	p.log.Warn("idle worker exited", "worker", w.id, "pid", w.pid, "exit", w.describeExit())

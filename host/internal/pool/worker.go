@@ -47,6 +47,7 @@ type worker struct {
 	client *plugin.Client
 	rpc    *shared.GRPCClient
 	cmd    *exec.Cmd
+	began  time.Time // when its start began
 	tail   *stderrTail
 	log    hclog.Logger
 	// ctx lives as long as the process; cancelling it ends the progress
@@ -70,6 +71,7 @@ type worker struct {
 // spawn starts a plugin process, completes the handshake and, when
 // initialise is set, runs the handler's initialise method on it.
 func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, error) {
+	began := time.Now()
 	// Checked at every start, not only at registration: the binary may
 	// have been replaced since.
 	if err := checkBinary(p.cfg.Path); err != nil {
@@ -85,6 +87,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	pid := new(atomic.Int64)
 	log := &pidLogger{Logger: p.log.With("worker", id), pid: pid}
 	tail := &stderrTail{}
+	binary := filepath.Base(cmd.Path)
 	var secure *plugin.SecureConfig
 	if p.cfg.SHA256 != "" {
 		sum, _ := hex.DecodeString(p.cfg.SHA256) // checked in probe
@@ -96,10 +99,10 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           log,
-		Stderr:           tail,
-		SyncStdout:       &lineLogger{log: log, stream: "stdout"},
-		SyncStderr:       &lineLogger{log: log, stream: "stderr", tail: tail},
+		Logger:           &clientLogger{Logger: log, stderrName: binary},
+		Stderr:           stderrLogger(log.Named(binary), tail),
+		SyncStdout:       stdioLogger(log, "stdout", nil),
+		SyncStderr:       stdioLogger(log, "stderr", tail),
 		StartTimeout:     p.cfg.StartTimeout,
 		SkipHostEnv:      true,
 		AutoMTLS:         !p.cfg.DisableMTLS,
@@ -124,7 +127,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		return nil, fmt.Errorf("plugin %s: dispense %q: %v", p.cfg.Path, shared.PluginName, err)
 	}
 	w := &worker{
-		id: id, pid: cmd.Process.Pid, pool: p, client: client, cmd: cmd, tail: tail,
+		id: id, pid: cmd.Process.Pid, pool: p, client: client, cmd: cmd, tail: tail, began: began,
 		rpc:      raw.(*shared.GRPCClient),
 		log:      p.log.With("worker", id, "pid", cmd.Process.Pid),
 		progress: shared.NewProgressRouter(),
@@ -157,7 +160,6 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 			}
 		}
 	}
-	w.log.Debug("worker started")
 	return w, nil
 }
 
@@ -185,6 +187,8 @@ func (p *Pool) probe(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
+	// Worker 0 is the check's own: it serves no call, and its start and
+	// exit are not logged as a worker's.
 	w, err := p.spawn(ctx, 0, false)
 	if err != nil {
 		return fail("%v", err)
@@ -203,6 +207,7 @@ func (p *Pool) probe(ctx context.Context) error {
 			return fail("plugin %s exports no %s %q (it exports: %s)", p.cfg.Path, m.role, m.name, strings.Join(names, ", "))
 		}
 	}
+	p.log.Info("plugin checked", "plugin", p.cfg.Path, "methods", names, "took", time.Since(w.began).Round(time.Millisecond))
 	return nil
 }
 
@@ -389,7 +394,9 @@ func (w *worker) watchMemory(id uint64, limit int64) (stop func()) {
 				}
 				w.mu.Unlock()
 				if live {
-					w.log.Warn("killing worker over its memory limit", "rss", rss, "limit", limit)
+					// Debug: the call's error says it, and the engine logs
+					// that.
+					w.log.Debug("killing worker over its memory limit", "rss", rss, "limit", limit)
 					w.kill()
 				}
 				return
@@ -478,11 +485,16 @@ func (p *Pool) count(f func(*counters)) {
 // describeExit says how the process ended and what it last wrote to stderr.
 // Call it after wait.
 func (w *worker) describeExit() string {
-	state := "still running"
+	return w.exitStatus() + w.tail.suffix()
+}
+
+// exitStatus is "exit status 2", "signal: killed" and the like, once the
+// process has exited.
+func (w *worker) exitStatus() string {
 	if ps := w.cmd.ProcessState; ps != nil {
-		state = ps.String()
+		return ps.String()
 	}
-	return state + w.tail.suffix()
+	return "still running"
 }
 
 func (w *worker) beginCall(id uint64) {
@@ -526,7 +538,8 @@ func (w *worker) armKill(id uint64, reason killReason, d time.Duration) {
 		}
 		w.mu.Unlock()
 		if live {
-			w.log.Warn("killing worker", "reason", reason.String(), "after", d)
+			// Debug: the call's error says it, and the engine logs that.
+			w.log.Debug("killing worker", "reason", reason.String(), "after", d)
 			w.kill()
 		}
 	})
