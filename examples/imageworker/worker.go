@@ -14,7 +14,7 @@ import (
 
 // Config is the handler's config object: the payload of initialise and
 // shutdown. Relative paths are relative to the worker's working
-// directory, which is the host's.
+// directory: under taskhost serve, the config file's directory.
 type Config struct {
 	// SourceDir holds the images to resize, named <imageId>.png, .jpg or
 	// .jpeg. It must exist.
