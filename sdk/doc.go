@@ -18,6 +18,23 @@
 // JSON. The host runs each worker process one call at a time, so a method
 // may keep state between calls in its own variables.
 //
+// # Payloads
+//
+// A payload that does not decode into P (bad JSON, a string where P has an
+// int) fails the attempt, permanently, with the name "InvalidPayload" and a
+// message naming the method and the field.
+//
+// Fields that P has no place for are ignored by default, as encoding/json
+// ignores them: payloads evolve, and the producers that create tasks are
+// often upgraded before the plugin that runs them, so a new field must not
+// fail every task until then. A method that would rather fail than drop a
+// field it does not know (a misspelt option, say) asks for strict decoding:
+//
+//	sdk.Func(resize, sdk.StrictPayload())
+//
+// Its unknown fields then fail the attempt with InvalidPayload, e.g.
+// `payload field "colour" is unknown to main.ResizePayload`.
+//
 // # Errors
 //
 // An error returned by a method fails that attempt; the host retries it

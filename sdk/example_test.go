@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -29,4 +30,23 @@ func Example() {
 	out, err := sdktest.Call[string](context.Background(), p, "greet", greeting{Name: "twin"})
 	fmt.Println(out, err)
 	// Output: hello, twin (attempt 1) <nil>
+}
+
+type order struct {
+	Item     string `json:"item"`
+	Quantity int    `json:"quantity"`
+}
+
+func placeOrder(_ context.Context, _ sdk.Task, o order) (string, error) {
+	return fmt.Sprintf("%d × %s", o.Quantity, o.Item), nil
+}
+
+// A method that must not silently drop a field it does not know, such as
+// a misspelt one, asks for strict decoding.
+func ExampleStrictPayload() {
+	var t testing.T
+	p := sdktest.Start(&t, sdk.Methods{"order": sdk.Func(placeOrder, sdk.StrictPayload())})
+	_, err := sdktest.Call[string](context.Background(), p, "order", json.RawMessage(`{"item":"tea","quantiy":2}`))
+	fmt.Println(err)
+	// Output: InvalidPayload: method "order": payload field "quantiy" is unknown to sdk_test.order, and this method refuses unknown fields
 }

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,19 +39,41 @@ type Method interface {
 // Methods maps exported names to methods.
 type Methods map[string]Method
 
-type funcMethod[P, R any] func(ctx context.Context, t Task, p P) (R, error)
+// FuncOption changes how a method made by [Func] treats its payload.
+type FuncOption func(*funcOptions)
+
+type funcOptions struct {
+	strict bool
+}
+
+// StrictPayload makes a method refuse a payload with a field that P (or a
+// struct inside it) has no place for: the attempt fails, permanently, with
+// InvalidPayload naming the field. Without it unknown fields are ignored;
+// the package doc says why that is the default.
+func StrictPayload() FuncOption {
+	return func(o *funcOptions) { o.strict = true }
+}
+
+type funcMethod[P, R any] struct {
+	fn   func(ctx context.Context, t Task, p P) (R, error)
+	opts funcOptions
+}
 
 // Func makes a Method of fn. The payload is decoded from JSON into P (a
-// null or absent payload leaves P's zero value); the result is encoded to
-// JSON.
-func Func[P, R any](fn func(ctx context.Context, t Task, p P) (R, error)) Method {
-	return funcMethod[P, R](fn)
+// null or absent payload leaves P's zero value; fields P does not have are
+// ignored unless [StrictPayload] is given); the result is encoded to JSON.
+func Func[P, R any](fn func(ctx context.Context, t Task, p P) (R, error), opts ...FuncOption) Method {
+	m := funcMethod[P, R]{fn: fn}
+	for _, o := range opts {
+		o(&m.opts)
+	}
+	return m
 }
 
 func (f funcMethod[P, R]) invoke(ctx context.Context, name string, t Task, payload json.RawMessage) (json.RawMessage, error) {
 	var p P
 	if len(payload) > 0 {
-		if err := json.Unmarshal(payload, &p); err != nil {
+		if err := decodePayload(payload, &p, f.opts.strict); err != nil {
 			return nil, &shared.TaskError{
 				Name:      shared.ErrorNameInvalidPayload,
 				Message:   fmt.Sprintf("method %q: %s", name, describeDecodeError(err, reflect.TypeFor[P]())),
@@ -57,7 +81,7 @@ func (f funcMethod[P, R]) invoke(ctx context.Context, name string, t Task, paylo
 			}
 		}
 	}
-	r, err := f(ctx, t, p)
+	r, err := f.fn(ctx, t, p)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +95,26 @@ func (f funcMethod[P, R]) invoke(ctx context.Context, name string, t Task, paylo
 	return b, nil
 }
 
+// decodePayload decodes payload into p; strict refuses unknown fields.
+func decodePayload(payload []byte, p any, strict bool) error {
+	if !strict {
+		return json.Unmarshal(payload, p)
+	}
+	// A Decoder stops after the first JSON value, where Unmarshal refuses
+	// anything after it; checking validity first keeps strict and lenient
+	// methods alike on malformed payloads (and Unmarshal gives the error).
+	if !json.Valid(payload) {
+		return json.Unmarshal(payload, p)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	return dec.Decode(p)
+}
+
+// unknownFieldPrefix starts the error of a Decoder that disallows unknown
+// fields; encoding/json has no type for it.
+const unknownFieldPrefix = "json: unknown field "
+
 // describeDecodeError says which field of the payload did not fit and why.
 func describeDecodeError(err error, want reflect.Type) string {
 	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
@@ -81,6 +125,13 @@ func describeDecodeError(err error, want reflect.Type) string {
 	}
 	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
 		return fmt.Sprintf("payload is not valid JSON at byte %d: %v", se.Offset, se)
+	}
+	if quoted, ok := strings.CutPrefix(err.Error(), unknownFieldPrefix); ok {
+		field, uerr := strconv.Unquote(quoted)
+		if uerr != nil {
+			field = quoted
+		}
+		return fmt.Sprintf("payload field %q is unknown to %s, and this method refuses unknown fields", field, want)
 	}
 	return fmt.Sprintf("payload does not fit %s: %v", want, err)
 }

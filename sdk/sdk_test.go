@@ -188,3 +188,40 @@ func TestPermanentNilIsNil(t *testing.T) {
 	require.True(t, sdk.IsPermanent(sdk.Permanent(errors.New("x"))))
 	require.False(t, sdk.IsPermanent(errors.New("x")))
 }
+
+func TestStrictPayloadRefusesUnknownFields(t *testing.T) {
+	t.Parallel()
+	resize := func(_ context.Context, _ sdk.Task, p resizePayload) (resizeResult, error) {
+		return resizeResult{ImageID: p.ImageID}, nil
+	}
+	p := sdktest.Start(t, sdk.Methods{
+		"strict":  sdk.Func(resize, sdk.StrictPayload()),
+		"lenient": sdk.Func(resize),
+	})
+	ctx := context.Background()
+	withColour := json.RawMessage(`{"imageId":"hero","width":10,"colour":"red"}`)
+
+	_, err := sdktest.Call[resizeResult](ctx, p, "strict", withColour)
+	te := requireTaskError(t, err, shared.ErrorNameInvalidPayload)
+	require.True(t, te.Permanent)
+	require.Contains(t, te.Message, `method "strict"`)
+	require.Contains(t, te.Message, `payload field "colour" is unknown to sdk_test.resizePayload`)
+
+	got, err := sdktest.Call[resizeResult](ctx, p, "lenient", withColour)
+	require.NoError(t, err, "the default ignores unknown fields")
+	require.Equal(t, "hero", got.ImageID)
+
+	// Known fields, a null payload and bad JSON behave as without the option.
+	got, err = sdktest.Call[resizeResult](ctx, p, "strict", resizePayload{ImageID: "hero"})
+	require.NoError(t, err)
+	require.Equal(t, "hero", got.ImageID)
+	_, err = sdktest.Call[resizeResult](ctx, p, "strict", nil)
+	require.NoError(t, err)
+	for _, bad := range []string{`{"imageId":"hero"} {}`, `{"imageId":`} {
+		_, strictErr := sdktest.Call[resizeResult](ctx, p, "strict", json.RawMessage(bad))
+		_, lenientErr := sdktest.Call[resizeResult](ctx, p, "lenient", json.RawMessage(bad))
+		strictTE := requireTaskError(t, strictErr, shared.ErrorNameInvalidPayload)
+		lenientTE := requireTaskError(t, lenientErr, shared.ErrorNameInvalidPayload)
+		require.Equal(t, strings.Replace(lenientTE.Message, "lenient", "strict", 1), strictTE.Message, bad)
+	}
+}

@@ -12,7 +12,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/image/draw"
 
@@ -168,7 +170,7 @@ func scale(ctx context.Context, src image.Image, width, height int) (*image.RGBA
 // place, so that path is either absent, the old image or the whole new
 // one, whatever happens to the process meanwhile.
 func writePNG(ctx context.Context, path string, img image.Image) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPattern(path, os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("create output file: %w", err)
 	}
@@ -204,6 +206,77 @@ func writePNG(ctx context.Context, path string, img image.Image) (err error) {
 		return fmt.Errorf("rename output file into place: %w", err)
 	}
 	return nil
+}
+
+// A temporary output file is named .<name>.<pid>-<random>.tmp, pid being
+// the writing worker's. A worker killed mid-write (SIGKILL, an execution
+// timeout, a memory limit) cannot remove its own; the pid lets a later
+// worker tell such a file from one that a live worker is still writing,
+// since max_worker_count > 1 makes several processes share output_dir. An
+// age limit could not: a large image can take minutes to encode.
+const tempSuffix = ".tmp"
+
+// tempPattern is the os.CreateTemp pattern for writing path from process
+// pid.
+func tempPattern(path string, pid int) string {
+	return "." + filepath.Base(path) + "." + strconv.Itoa(pid) + "-*" + tempSuffix
+}
+
+// tempWriter returns the pid in the name of a temporary file that
+// tempPattern made for a PNG, or false for any other name.
+func tempWriter(name string) (pid int, ok bool) {
+	rest, ok := strings.CutSuffix(name, tempSuffix)
+	if !ok || !strings.HasPrefix(rest, ".") {
+		return 0, false
+	}
+	dot := strings.LastIndexByte(rest, '.')
+	if !strings.HasSuffix(rest[:dot], ".png") {
+		return 0, false
+	}
+	pidText, random, ok := strings.Cut(rest[dot+1:], "-")
+	if !ok || random == "" {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
+}
+
+// removeStaleTemps removes the temporary files in dir whose writer is no
+// longer running, and returns their names. A process that cannot be
+// signalled for another reason (another user's, say) counts as running:
+// keeping a stale file is harmless, removing a live one fails its task.
+// A dead writer's pid taken by a new process keeps its file until that
+// process is gone too.
+func removeStaleTemps(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		pid, ok := tempWriter(e.Name())
+		if !ok || !e.Type().IsRegular() || processRunning(pid) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, err
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// processRunning reports whether process pid exists, by sending it signal
+// 0, which checks without delivering anything.
+func processRunning(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false // Windows: no such process
+	}
+	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
 // ctxWriter fails writes once ctx ends, which stops the PNG encoder

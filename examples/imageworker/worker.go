@@ -14,7 +14,7 @@ import (
 
 // Config is the handler's config object: the payload of initialise and
 // shutdown. Relative paths are relative to the worker's working
-// directory, which is the host's.
+// directory: under taskhost serve, the config file's directory.
 type Config struct {
 	// SourceDir holds the images to resize, named <imageId>.png, .jpg or
 	// .jpeg. It must exist.
@@ -69,6 +69,16 @@ func (w *imageWorker) initialise(ctx context.Context, _ sdk.Task, c Config) (non
 	}
 	_ = probe.Close()
 	_ = os.Remove(probe.Name())
+	// Before this worker writes anything: temporary files that killed
+	// workers left behind would otherwise stay for ever.
+	removed, err := removeStaleTemps(out)
+	if err != nil {
+		// Not worth refusing to start for: the files only take space.
+		sdk.Logger(ctx).Warn("imageworker: remove stale temporary files", "output_dir", out, "error", err)
+	}
+	if len(removed) > 0 {
+		sdk.Logger(ctx).Info("imageworker: removed temporary files of killed workers", "output_dir", out, "files", removed)
+	}
 
 	w.mu.Lock()
 	w.sourceDir, w.outputDir, w.written = src, out, 0

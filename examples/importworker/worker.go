@@ -16,7 +16,7 @@ import (
 
 // Config is the handler's config object: the payload of initialise and
 // shutdown. Relative paths are relative to the worker's working
-// directory, which is the host's.
+// directory: under taskhost serve, the config file's directory.
 type Config struct {
 	// CatalogueDir holds the files to import, named <source>.csv. It must
 	// exist.

@@ -1,21 +1,58 @@
 // Package sdktest runs a plugin's methods in-process, over the same gRPC
 // adapters the host uses, so that plugin authors can unit-test them
 // without a host or a subprocess.
+//
+// # Logging
+//
+// The connection is plain in-memory gRPC, without go-plugin's process
+// machinery, so nothing of go-plugin's own debug logging reaches the test
+// output. What the methods log through [sdk.Logger] is discarded unless
+// asked for, so that passing tests stay quiet:
+//
+//   - the environment variable TASKHOST_TEST_LOG set to trace, debug, info,
+//     warn or error sends the lines at that level and above to the test's
+//     log (t.Log: shown with go test -v and for failing tests), e.g.
+//     TASKHOST_TEST_LOG=debug go test -v ./...;
+//   - the option [WithLogger] gives the methods a logger of your own.
 package sdktest
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/taskhost/taskhost/sdk"
 	"github.com/taskhost/taskhost/shared"
 )
+
+// LogEnv names the environment variable that sends the methods' log lines
+// to the test's log; its value is the lowest level shown.
+const LogEnv = "TASKHOST_TEST_LOG"
+
+// Option changes how [Start] runs the methods.
+type Option func(*options)
+
+type options struct {
+	logger hclog.Logger
+}
+
+// WithLogger makes l the methods' logger, the one [sdk.Logger] returns in
+// a call; it takes precedence over TASKHOST_TEST_LOG.
+func WithLogger(l hclog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
 
 // Plugin is a set of methods served over a real in-process gRPC
 // connection.
@@ -27,14 +64,43 @@ type Plugin struct {
 
 // Start serves methods and returns the connected plugin; everything is
 // torn down when the test ends.
-func Start(t testing.TB, methods sdk.Methods) *Plugin {
+func Start(t testing.TB, methods sdk.Methods, opts ...Option) *Plugin {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		shared.PluginName: &shared.WorkerPlugin{Impl: sdk.NewWorker(methods, nil)},
-	})
-	raw, err := client.Dispense(shared.PluginName)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = envLogger(t)
+	}
+
+	wp := &shared.WorkerPlugin{Impl: sdk.NewWorker(methods, o.logger)}
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	if err := wp.GRPCServer(nil, srv); err != nil {
+		t.Fatalf("sdktest: register worker service: %v", err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(lis)
+	}()
+	conn, err := grpc.NewClient("passthrough:///sdktest",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		t.Fatalf("sdktest: dispense: %v", err)
+		srv.Stop()
+		t.Fatalf("sdktest: connect: %v", err)
+	}
+	// exitedCtx plays go-plugin's process-lifetime context: done once the
+	// server is gone.
+	exitedCtx, exited := context.WithCancel(context.Background())
+	raw, err := wp.GRPCClient(exitedCtx, nil, conn)
+	if err != nil {
+		exited()
+		_ = conn.Close()
+		srv.Stop()
+		t.Fatalf("sdktest: client: %v", err)
 	}
 	p := &Plugin{worker: raw.(shared.Worker), progress: shared.NewProgressRouter()}
 
@@ -48,9 +114,55 @@ func Start(t testing.TB, methods sdk.Methods) *Plugin {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		_ = client.Close() // also stops the server
+		_ = conn.Close()
+		srv.Stop()
+		<-served
+		exited()
 	})
 	return p
+}
+
+// envLogger is the methods' logger when no option gives one: per
+// TASKHOST_TEST_LOG, into the test's log, or nowhere.
+func envLogger(t testing.TB) hclog.Logger {
+	v := os.Getenv(LogEnv)
+	if v == "" {
+		return hclog.NewNullLogger()
+	}
+	level := hclog.LevelFromString(v)
+	if level == hclog.NoLevel {
+		t.Fatalf("sdktest: %s=%q: want trace, debug, info, warn, error or off", LogEnv, v)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: level, Output: newTestLogWriter(t)})
+}
+
+// testLogWriter hands each line to t.Log until the test ends: a method that
+// ignores its context may still log after that, and t.Log would panic.
+type testLogWriter struct {
+	t     testing.TB
+	mu    sync.Mutex
+	ended bool
+}
+
+func newTestLogWriter(t testing.TB) *testLogWriter {
+	w := &testLogWriter{t: t}
+	// Registered before Start's own cleanup, so it runs after the server
+	// has stopped.
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *testLogWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ended {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
+	return len(b), nil
 }
 
 // Methods lists the exported method names, sorted.
