@@ -11,15 +11,17 @@ import (
 
 // Error names of the API, as sent in {"error":{"name"}}.
 const (
-	ErrorNameInvalidArgument  = "InvalidArgument"
-	ErrorNameNotFound         = "NotFound"
-	ErrorNameMethodNotAllowed = "MethodNotAllowed"
-	ErrorNameInvalidState     = "InvalidState"
-	ErrorNamePayloadTooLarge  = "PayloadTooLarge"
-	ErrorNameUnavailable      = "Unavailable"
-	ErrorNameUnauthorized     = "Unauthorized"
-	ErrorNameNoHandler        = "NoHandler"
-	ErrorNameInternal         = "Internal"
+	ErrorNameInvalidArgument      = "InvalidArgument"
+	ErrorNameNotFound             = "NotFound"
+	ErrorNameMethodNotAllowed     = "MethodNotAllowed"
+	ErrorNameInvalidState         = "InvalidState"
+	ErrorNamePayloadTooLarge      = "PayloadTooLarge"
+	ErrorNameUnavailable          = "Unavailable"
+	ErrorNameUnauthorized         = "Unauthorized"
+	ErrorNameNoHandler            = "NoHandler"
+	ErrorNameForbidden            = "Forbidden"
+	ErrorNameUnsupportedMediaType = "UnsupportedMediaType"
+	ErrorNameInternal             = "Internal"
 )
 
 // ErrUnauthorized is what a client gets (wrapped) when its token is

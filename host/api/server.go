@@ -72,6 +72,15 @@ type ServerOptions struct {
 	// Token, when set, is the API token: every request but GET /healthz
 	// must send "Authorization: Bearer <Token>" (401 otherwise).
 	Token string
+	// AllowedHosts are Host header names served besides localhost,
+	// 127.0.0.1, [::1] and the address a request came in on, all with the
+	// port it came in on (403 otherwise, against DNS rebinding): "name"
+	// with any port, "name:port" with that one, "*" any Host at all.
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins ("https://ops.example:8443")
+	// whose pages may call the API besides the host's own (403 otherwise);
+	// they get CORS headers.
+	AllowedOrigins []string
 }
 
 // Server serves an [Engine] over HTTP. Use [Server.Handler] with an
@@ -169,6 +178,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, fmt.Errorf("panic: %v", v))
 		}
 	}()
+	if err := s.checkHost(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	foreign, err := s.checkOrigin(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if foreign && setCORS(w, r) {
+		return
+	}
 	if !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="taskhost"`)
 		s.writeError(w, r, &Error{
@@ -176,6 +197,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			Name:    ErrorNameUnauthorized,
 			Message: "missing or wrong API token: send Authorization: Bearer <token>",
 		})
+		return
+	}
+	if err := checkBody(r); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -77,7 +78,13 @@ func (e *fuzzEngine) serve(t *testing.T, req *http.Request) *httptest.ResponseRe
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), fuzzTimeout)
 	defer cancel()
+	// As a JSON client of the host on 127.0.0.1:7474 sends it.
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7474})
 	req = req.WithContext(ctx)
+	req.Host = "127.0.0.1:7474"
+	if req.ContentLength != 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	done := make(chan struct{})
 	go func() {

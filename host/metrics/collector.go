@@ -14,6 +14,7 @@ import (
 // *host.Host is one.
 type HandlerLister interface {
 	Handlers() []host.HandlerInfo
+	HasHandler(typ string) bool
 }
 
 // QueueCounter counts stored tasks by type, in the given statuses. Every
@@ -34,18 +35,20 @@ type stateCollector struct {
 	handlers HandlerLister
 	queue    QueueCounter
 	timeout  time.Duration
+	label    func(typ string) string
 
 	workers, spawns, spawnFailures, crashes, timeouts, kills, queueDepth *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*stateCollector)(nil)
 
-func newStateCollector(handlers HandlerLister, queue QueueCounter, timeout time.Duration) *stateCollector {
+func newStateCollector(handlers HandlerLister, queue QueueCounter, timeout time.Duration, label func(string) string) *stateCollector {
 	byType := []string{"type"}
 	return &stateCollector{
 		handlers: handlers,
 		queue:    queue,
 		timeout:  timeout,
+		label:    label,
 		workers: prometheus.NewDesc("taskhost_workers",
 			"Worker processes of a handler, by type and state (alive = busy + idle).", []string{"type", "state"}, nil),
 		spawns: prometheus.NewDesc("taskhost_worker_spawns_total",
@@ -104,15 +107,20 @@ func (c *stateCollector) collectQueue(ch chan<- prometheus.Metric, infos []host.
 		ch <- prometheus.NewInvalidMetric(c.queueDepth, err)
 		return
 	}
-	if counts == nil {
-		counts = make(map[string]map[shared.Status]int)
-	}
+	byLabel := make(map[string]map[shared.Status]int)
 	for _, hi := range infos {
-		if _, ok := counts[hi.Type]; !ok {
-			counts[hi.Type] = nil
-		}
+		byLabel[hi.Type] = make(map[shared.Status]int)
 	}
 	for typ, byStatus := range counts {
+		l := c.label(typ)
+		if byLabel[l] == nil {
+			byLabel[l] = make(map[shared.Status]int)
+		}
+		for status, n := range byStatus {
+			byLabel[l][status] += n
+		}
+	}
+	for typ, byStatus := range byLabel {
 		for _, status := range queueStatuses {
 			ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(byStatus[status]), typ, string(status))
 		}

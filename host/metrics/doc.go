@@ -29,6 +29,12 @@
 // plus the Go runtime (go_*) and process (process_*) collectors and
 // promhttp_metric_handler_errors_total.
 //
+// The type label is the task type, but task types without a registered
+// handler get labels of their own only up to [MaxUnhandledTypes]; tasks
+// of further such types (typos, made-up names) are counted under
+// type="_other" ([OtherType]), so that clients cannot grow the series
+// without bound.
+//
 // The worker counters come from the pools, which count from their
 // creation: unregistering a handler and registering it again starts them
 // at zero, which Prometheus reads as a counter reset.

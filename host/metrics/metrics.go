@@ -68,6 +68,39 @@ type Metrics struct {
 	// byType caches each type's series (string → *typeSeries), so that
 	// the hot path skips hashing label values.
 	byType sync.Map
+
+	mu        sync.Mutex
+	handlers  HandlerLister       // set by Track
+	unhandled map[string]struct{} // types without a handler that have a label
+}
+
+// MaxUnhandledTypes is how many task types without a registered handler
+// get a type label of their own; tasks of further such types (typos,
+// made-up names) are counted under OtherType, so that clients cannot
+// grow the number of series without bound.
+const MaxUnhandledTypes = 32
+
+// OtherType is the type label of the task types past MaxUnhandledTypes.
+// No task type can have it: type names start with a letter or digit.
+const OtherType = "_other"
+
+// label is the type label of typ: typ itself if it has a handler or is
+// one of the first MaxUnhandledTypes types seen without one, else
+// OtherType.
+func (m *Metrics) label(typ string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if typ == OtherType || m.handlers == nil || m.handlers.HasHandler(typ) {
+		return typ
+	}
+	if _, ok := m.unhandled[typ]; ok {
+		return typ
+	}
+	if len(m.unhandled) < MaxUnhandledTypes {
+		m.unhandled[typ] = struct{}{}
+		return typ
+	}
+	return OtherType
 }
 
 // outcomes are the outcomes whose series a type gets at once, at zero.
@@ -84,6 +117,11 @@ type typeSeries struct {
 func (m *Metrics) series(typ string) *typeSeries {
 	if ts, ok := m.byType.Load(typ); ok {
 		return ts.(*typeSeries)
+	}
+	if m.label(typ) != typ {
+		// Not cached under typ: made-up names must not grow the cache
+		// either.
+		return m.series(OtherType)
 	}
 	ts := &typeSeries{
 		created:  m.created.WithLabelValues(typ),
@@ -110,8 +148,9 @@ func New(opts Options) *Metrics {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	m := &Metrics{
-		opts: opts,
-		reg:  prometheus.NewRegistry(),
+		opts:      opts,
+		reg:       prometheus.NewRegistry(),
+		unhandled: make(map[string]struct{}),
 		created: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "taskhost_tasks_created_total",
 			Help: "Tasks stored by create, by type.",
@@ -206,7 +245,10 @@ func (m *Metrics) StoreCommitted(d time.Duration) {
 // pools, and the queue depth counted by queue. Either may be nil to
 // leave its metrics out. Call it once; a second call fails.
 func (m *Metrics) Track(handlers HandlerLister, queue QueueCounter) error {
-	if err := m.reg.Register(newStateCollector(handlers, queue, m.opts.QueueTimeout)); err != nil {
+	m.mu.Lock()
+	m.handlers = handlers
+	m.mu.Unlock()
+	if err := m.reg.Register(newStateCollector(handlers, queue, m.opts.QueueTimeout, m.label)); err != nil {
 		return fmt.Errorf("track host state: %w", err)
 	}
 	return nil

@@ -248,6 +248,10 @@ type fakeState struct {
 
 func (f fakeState) Handlers() []host.HandlerInfo { return f.handlers }
 
+func (f fakeState) HasHandler(typ string) bool {
+	return slices.ContainsFunc(f.handlers, func(h host.HandlerInfo) bool { return h.Type == typ })
+}
+
 func (f fakeState) Counts(context.Context, ...shared.Status) (map[string]map[shared.Status]int, error) {
 	return f.counts, f.err
 }
@@ -301,4 +305,40 @@ func BenchmarkObserver(b *testing.B) {
 			m.TaskFinished("echo", host.OutcomeSuccess, 2*time.Millisecond)
 		}
 	})
+}
+
+// Task types without a handler get labels of their own up to a cap; past
+// it they share one, in the created counter and in the queue depth.
+func TestTypesWithoutHandlerHaveBoundedLabels(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.register("echo", "echo")
+	for i := range metrics.MaxUnhandledTypes + 10 {
+		e.create(fmt.Sprintf("typo-%02d", i), `1`, host.CreateOptions{})
+		e.create(fmt.Sprintf("typo-%02d", i), `1`, host.CreateOptions{})
+	}
+	e.create("echo", `1`, host.CreateOptions{})
+
+	got := waitFor(t, e.m.Registry(), map[string]float64{
+		`taskhost_tasks_created_total{type="echo"}`:                                                1,
+		`taskhost_tasks_created_total{type="typo-00"}`:                                             2,
+		fmt.Sprintf(`taskhost_tasks_created_total{type="typo-%02d"}`, metrics.MaxUnhandledTypes-1): 2,
+		`taskhost_tasks_created_total{type="_other"}`:                                              20,
+		`taskhost_queue_depth{status="pending",type="_other"}`:                                     20,
+		`taskhost_queue_depth{status="pending",type="typo-00"}`:                                    2,
+	})
+	var createdSeries, depthSeries int
+	for k := range got {
+		if strings.HasPrefix(k, "taskhost_tasks_created_total{") {
+			createdSeries++
+		}
+		if strings.HasPrefix(k, `taskhost_queue_depth{status="pending"`) {
+			depthSeries++
+		}
+	}
+	// echo, the first MaxUnhandledTypes typos, and _other.
+	require.Equal(t, metrics.MaxUnhandledTypes+2, createdSeries)
+	require.Equal(t, metrics.MaxUnhandledTypes+2, depthSeries)
+	_, ok := got[fmt.Sprintf(`taskhost_tasks_created_total{type="typo-%02d"}`, metrics.MaxUnhandledTypes)]
+	require.False(t, ok, "the typo past the cap has no series of its own")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,6 +61,16 @@ type Config struct {
 	DrainTimeout time.Duration
 	// MaxResultSize bounds a task's result in bytes. Default 16 MiB.
 	MaxResultSize int
+	// AllowedHosts are Host header names the API answers besides the
+	// loopback names and the listen address ("name" or "name:port"). Off
+	// loopback with a token, none means any.
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins ("https://ops.example") whose
+	// pages may call the API besides the host's own.
+	AllowedOrigins []string
+	// StrictTypes refuses creates of task types without a handler (422),
+	// and schedules of such types at load.
+	StrictTypes bool
 }
 
 // HandlerConfig is one handler block. Its workers run in the config
@@ -146,6 +157,11 @@ type fileConfig struct {
 	DrainTimeoutRange         hcl.Range      `hcl:"drain_timeout,attr_value_range"`
 	MaxResultSize             *string        `hcl:"max_result_size,optional"`
 	MaxResultSizeRange        hcl.Range      `hcl:"max_result_size,attr_value_range"`
+	AllowedHosts              *[]string      `hcl:"allowed_hosts,optional"`
+	AllowedHostsRange         hcl.Range      `hcl:"allowed_hosts,attr_value_range"`
+	AllowedOrigins            *[]string      `hcl:"allowed_origins,optional"`
+	AllowedOriginsRange       hcl.Range      `hcl:"allowed_origins,attr_value_range"`
+	StrictTypes               *bool          `hcl:"strict_types,optional"`
 	Handlers                  []handlerFile  `hcl:"handler,block"`
 	Schedules                 []scheduleFile `hcl:"schedule,block"`
 }
@@ -296,6 +312,26 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 		cfg.MaxResultSize = int(n)
 	}
 
+	if fc.AllowedHosts != nil {
+		for _, h := range *fc.AllowedHosts {
+			if err := checkAllowedHost(h); err != nil {
+				bad(fc.AllowedHostsRange, "Invalid allowed_hosts", "%q: %v", h, err)
+			}
+		}
+		cfg.AllowedHosts = *fc.AllowedHosts
+	}
+	if fc.AllowedOrigins != nil {
+		for _, o := range *fc.AllowedOrigins {
+			if err := checkOrigin(o); err != nil {
+				bad(fc.AllowedOriginsRange, "Invalid allowed_origins", "%q: %v", o, err)
+			}
+		}
+		cfg.AllowedOrigins = *fc.AllowedOrigins
+	}
+	if fc.StrictTypes != nil {
+		cfg.StrictTypes = *fc.StrictTypes
+	}
+
 	seen := map[string]hcl.Range{}
 	for _, hf := range fc.Handlers {
 		if first, dup := seen[hf.Type]; dup {
@@ -318,8 +354,73 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 		sc, sdiags := sf.toSchedule()
 		diags = append(diags, sdiags...)
 		cfg.Schedules = append(cfg.Schedules, sc)
+		if _, ok := cfg.handler(sc.Task.Type); !ok && cfg.StrictTypes && !sdiags.HasErrors() {
+			bad(sf.DefRange, "Schedule of a type without a handler",
+				"schedule %q creates tasks of type %q, which no handler block declares, and strict_types is on: want one of %s",
+				sf.ID, sc.Task.Type, strings.Join(cfg.handlerTypes(), ", "))
+		}
 	}
 	return diags
+}
+
+// handler returns the handler of task type typ.
+func (c *Config) handler(typ string) (HandlerConfig, bool) {
+	for _, hc := range c.Handlers {
+		if hc.Type == typ {
+			return hc, true
+		}
+	}
+	return HandlerConfig{}, false
+}
+
+// handlerTypes lists the handlers' task types, in file order; "none" when
+// there is none.
+func (c *Config) handlerTypes() []string {
+	if len(c.Handlers) == 0 {
+		return []string{"none"}
+	}
+	types := make([]string, len(c.Handlers))
+	for i, hc := range c.Handlers {
+		types[i] = hc.Type
+	}
+	return types
+}
+
+// checkAllowedHost checks an allowed_hosts entry: "*", a host name or IP
+// address, optionally with a port.
+func checkAllowedHost(h string) error {
+	if h == "*" {
+		return nil
+	}
+	name, port := h, ""
+	if n, p, err := net.SplitHostPort(h); err == nil {
+		name, port = n, p
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return errors.New("the port is not a number from 1 to 65535")
+		}
+	}
+	if net.ParseIP(strings.Trim(name, "[]")) != nil {
+		return nil
+	}
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return !(r == '-' || r == '.' || r == '_' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+	}) {
+		return errors.New(`want "*", a host name or an IP address, optionally with ":port"`)
+	}
+	return nil
+}
+
+// checkOrigin checks an allowed_origins entry: scheme://host[:port], as
+// browsers send it in the Origin header.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return errors.New(`want an origin as browsers send it: http:// or https://, a host and an optional port, no path (like "https://ops.example:8443")`)
+	}
+	return nil
 }
 
 func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {

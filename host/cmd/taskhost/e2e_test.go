@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -274,4 +275,91 @@ func TestE2ECreateWaitNeverMissesTheEnd(t *testing.T) {
 	require.Equal(t, 1, r.code, r.stderr)
 	require.Contains(t, r.stdout, `"status": "cancelled"`)
 	require.True(t, strings.HasSuffix(r.stderr, "taskhost: task "+id+" was cancelled\n"), r.stderr)
+}
+
+// What a web page could send to a loopback host is refused; what the CLI
+// and curl send with -H 'Content-Type: application/json' is not.
+func TestE2EWebPagesCannotDriveTheAPI(t *testing.T) {
+	t.Parallel()
+	addr, _, _ := serveReal(t, `allowed_origins = ["http://ops.example:3000"]`+"\n")
+	send := func(headers map[string]string) *http.Response {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/v1/tasks", strings.NewReader(`{"type":"echo"}`))
+		require.NoError(t, err)
+		for k, v := range headers {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		headers map[string]string
+		status  int
+	}{
+		{map[string]string{"Content-Type": "text/plain"}, http.StatusUnsupportedMediaType},
+		{map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType},
+		{map[string]string{"Content-Type": "application/json", "Origin": "http://evil.example"}, http.StatusForbidden},
+		{map[string]string{"Content-Type": "application/json", "Host": "attacker.example:" + port}, http.StatusForbidden},
+		{map[string]string{"Content-Type": "application/json"}, http.StatusCreated},
+		{map[string]string{"Content-Type": "application/json", "Host": "localhost:" + port}, http.StatusCreated},
+		{map[string]string{"Content-Type": "application/json", "Origin": "http://ops.example:3000"}, http.StatusCreated},
+	} {
+		require.Equal(t, tc.status, send(tc.headers).StatusCode, "%v", tc.headers)
+	}
+}
+
+func TestE2ETypesWithoutHandler(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "taskhost.hcl")
+	require.NoError(t, os.WriteFile(cfg, []byte(`
+data_dir = "data"
+listen   = "127.0.0.1:0"
+schedule "nightly" {
+  interval_days = 1
+  task { type = "nosuch-typo" }
+}
+`), 0o644))
+	cmd := exec.Command(taskhostBin, "serve", "--config", cfg)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var warned bool
+	var addr string
+	lines := bufio.NewScanner(stderr)
+	for addr == "" && lines.Scan() {
+		t.Log(lines.Text())
+		if strings.Contains(lines.Text(), "[WARN]") && strings.Contains(lines.Text(), "schedule creates tasks of a type without a handler") &&
+			strings.Contains(lines.Text(), "schedule=nightly task_type=nosuch-typo") {
+			warned = true
+		}
+		if m := regexp.MustCompile(`serving the API: addr=http://(\S+)`).FindStringSubmatch(lines.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	require.NotEmpty(t, addr)
+	go func() {
+		for lines.Scan() {
+			t.Log(lines.Text())
+		}
+	}()
+	require.True(t, warned, "the schedule of a type without a handler is warned of at load")
+
+	r := taskhost(t, addr, "", "create", "nosuch-typo", "{}")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Len(t, strings.TrimSpace(r.stdout), 32)
+	require.Equal(t, "taskhost: warning: no handler is registered for task type \"nosuch-typo\": the task waits until one registers\n", r.stderr)
+
+	// The strict host refuses them, naming the types it has.
+	addr, _, _ = serveReal(t, "strict_types = true\n")
+	r = taskhost(t, addr, "", "create", "nosuch-typo", "{}", "--wait")
+	requireOneLine(t, r, 1, `task type "nosuch-typo" has no handler`, "want one of echo, fail, progress, sleep", "422 NoHandler")
 }

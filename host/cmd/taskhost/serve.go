@@ -115,6 +115,7 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		RetryInterval:     cfg.RetryInterval,
 		CleanupInterval:   cfg.CleanupInterval,
 		MaxResultSize:     cfg.MaxResultSize,
+		StrictTypes:       cfg.StrictTypes,
 		Logger:            log,
 		Observer:          m,
 	})
@@ -167,6 +168,10 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		return errors.Join(err, stopHost())
 	}
 	for _, sc := range cfg.Schedules {
+		if !h.HasHandler(sc.Task.Type) {
+			log.Warn("schedule creates tasks of a type without a handler: they wait until one registers",
+				"schedule", sc.ID, "task_type", sc.Task.Type, "at", fmt.Sprintf("%s:%d", sc.DefRange.Filename, sc.DefRange.Start.Line))
+		}
 		cb := h.TaskCallback(sc.Task.Type, sc.Task.Payload, sc.Task.Options)
 		if err := sched.AddTask(ctx, sc.ID, []shared.ScheduledTaskTime{sc.Time}, cb); err != nil {
 			return errors.Join(fmt.Errorf("%s:%d: schedule %q: %w", sc.DefRange.Filename, sc.DefRange.Start.Line, sc.ID, err), stop())
@@ -186,9 +191,16 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		return errors.Join(fmt.Errorf("start scheduler: %w", err), stop())
 	}
 
+	allowedHosts := cfg.AllowedHosts
+	if len(allowedHosts) == 0 && cfg.APIToken != "" && !loopback(cfg.Listen) {
+		// Reached by other machines under names of theirs, and guarded by
+		// the token: any Host will do.
+		allowedHosts = []string{"*"}
+	}
 	apiServer := api.NewServer(h, api.ServerOptions{
 		Schedules: sched, Logger: log.Named("api"), Metrics: m.Handler(), Token: cfg.APIToken,
 		MaxPayloadSize: host.DefaultMaxPayloadSize,
+		AllowedHosts:   allowedHosts, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
