@@ -347,7 +347,7 @@ func (h *Host) Get(ctx context.Context, id string) (shared.Task, error) {
 	}
 	rec, err := h.st.Get(ctx, id)
 	if err != nil {
-		return shared.Task{}, fmt.Errorf("get task %s: %w", id, err)
+		return shared.Task{}, err // it names the task
 	}
 	return h.view(rec), nil
 }
@@ -387,7 +387,7 @@ func (h *Host) Query(ctx context.Context, q Query) (Page, error) {
 	}
 	page, err := h.st.Query(ctx, q)
 	if err != nil {
-		return Page{}, fmt.Errorf("query: %w", err)
+		return Page{}, err // the store says what it was doing
 	}
 	out := Page{Tasks: make([]shared.Task, len(page.Tasks)), Cursor: page.Cursor}
 	for i, rec := range page.Tasks {
@@ -422,7 +422,7 @@ func (h *Host) stopTask(ctx context.Context, rawID string, want intent) error {
 	for range maxConflictRetries {
 		rec, err := h.st.Get(ctx, id)
 		if err != nil {
-			return fmt.Errorf("task %s: %w", id, err)
+			return err // it names the task
 		}
 		if rec.Status == shared.StatusProcessing {
 			if r := h.interrupt(rec, want); r != nil {
@@ -500,7 +500,7 @@ func (h *Host) Retry(ctx context.Context, rawID string) error {
 	for range maxConflictRetries {
 		rec, err := h.st.Get(ctx, id)
 		if err != nil {
-			return fmt.Errorf("task %s: %w", id, err)
+			return err // it names the task
 		}
 		if rec.Status != shared.StatusPending && rec.Status != shared.StatusFailed {
 			return fmt.Errorf("%w: task %s is %s: only pending or failed tasks can be retried", shared.ErrInvalidState, id, rec.Status)

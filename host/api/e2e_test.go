@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -220,4 +221,31 @@ func eventually(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Error messages say each thing once: the task, the sentinel, the reason.
+func TestE2EErrorMessagesSayEachThingOnce(t *testing.T) {
+	t.Parallel()
+	e := setupE2E(t)
+	const id = "0123456789abcdef0123456789abcdef"
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/tasks/" + id},
+		{http.MethodGet, "/v1/tasks/background-task:x:" + id},
+		{http.MethodPost, "/v1/tasks/" + id + "/cancel"},
+		{http.MethodPost, "/v1/tasks/" + id + "/retry"},
+		{http.MethodDelete, "/v1/tasks/" + id},
+		{http.MethodGet, "/v1/tasks/" + id + "/events"},
+	} {
+		r := e.do(t, c.method, c.path, "")
+		require.JSONEq(t, `{"error":{"name":"NotFound","message":"task `+id+`: not found"}}`, r.body, "%s %s", c.method, c.path)
+	}
+	r := e.do(t, http.MethodGet, "/v1/tasks?cursor=abc", "")
+	require.JSONEq(t, `{"error":{"name":"InvalidArgument","message":"invalid argument: cursor is not from this query"}}`, r.body)
+
+	done := e.do(t, http.MethodPost, "/v1/tasks?wait=30s", `{"type":"echo","retainFor":-1}`)
+	var resp api.CreateResponse
+	require.NoError(t, json.Unmarshal([]byte(done.body), &resp), done.body)
+	require.Equal(t, shared.StatusSuccess, resp.Task.Status)
+	r = e.do(t, http.MethodPost, "/v1/tasks/"+resp.ID+"/cancel", "")
+	require.JSONEq(t, `{"error":{"name":"InvalidState","message":"invalid state: task `+resp.ID+` is success: only pending or processing tasks can be cancelled"}}`, r.body)
 }

@@ -396,7 +396,7 @@ func TestHandlersAndSchedules(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, strings.Fields("ID RULE NEXT LAST RUN"), strings.Fields(r.stdout), "no schedules: the header only")
 	r = taskhost(t, addr, "", "schedules", "--json")
-	require.Equal(t, result{stdout: "{}\n"}, r)
+	require.Equal(t, result{stdout: "{\n  \"tasks\": {}\n}\n"}, r)
 }
 
 func TestUsageErrors(t *testing.T) {

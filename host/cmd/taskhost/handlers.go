@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/api"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -75,7 +76,7 @@ or "once"; NEXT is "-" when the rule will not fire again, LAST RUN "-" before
 its first run. Times are in UTC.`,
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			cf := addClientFlag("schedules", fs, e)
-			asJSON := fs.Bool("json", false, "print the schedules as JSON: {\"<id>\": [rules]}")
+			asJSON := fs.Bool("json", false, "print the schedules as JSON, as GET /v1/schedules gives them: {\"tasks\": {\"<id>\": [rules]}}")
 			return func(ctx context.Context, args []string) error {
 				if err := wantArgs("schedules", args, 0, 0, "no arguments"); err != nil {
 					return err
@@ -92,7 +93,7 @@ its first run. Times are in UTC.`,
 					if s == nil {
 						s = map[string][]shared.ScheduledTaskTimeInfo{}
 					}
-					return printJSON(e.stdout, s)
+					return printJSON(e.stdout, api.SchedulesResponse{Tasks: s})
 				}
 				return printSchedules(e, s)
 			}

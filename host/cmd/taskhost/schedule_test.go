@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -74,11 +75,18 @@ func TestSchedulesTable(t *testing.T) {
 
 	r = taskhost(t, addr, "", "schedules", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.JSONEq(t, `{
+	require.JSONEq(t, `{"tasks": {
 		"daily-sync": [{"nextTriggerTime": 1893553445000, "intervalDays": 1, "intervalMinutes": 30}, {"intervalHours": 2, "lastRunTime": 1893467045678}],
 		"migration": [{"lastRunTime": 1893467045678}],
 		"nightly-report": [{"nextTriggerTime": 1893553445000, "cron": "30 3 * * 1-5", "lastRunTime": 1893467045678}]
-	}`, r.stdout)
+	}}`, r.stdout)
+	// Exactly what the API gives.
+	resp, err := http.Get("http://" + addr + "/v1/schedules")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.JSONEq(t, string(body), r.stdout)
 }
 
 // TestServeConfigSchedule runs `taskhost serve` with a schedule in its
@@ -144,10 +152,10 @@ schedule "echo-every-second" {
 
 	r := taskhost(t, addr, "", "schedules", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
-	var infos map[string][]shared.ScheduledTaskTimeInfo
+	var infos shared.ScheduledTasksInfo
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &infos), r.stdout)
-	require.Len(t, infos["echo-every-second"], 1)
-	got := infos["echo-every-second"][0]
+	require.Len(t, infos.Tasks["echo-every-second"], 1)
+	got := infos.Tasks["echo-every-second"][0]
 	require.Equal(t, "@every 1s", got.Cron)
 	require.NotNil(t, got.LastRunTime)
 	require.NotNil(t, got.NextTriggerTime)

@@ -502,7 +502,10 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 		r, err = getRecord(txn, id)
 		return err
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, shared.ErrNotFound):
+		return nil, err // "task <id>: not found" says it all
+	case err != nil:
 		return nil, fmt.Errorf("get task: %w", err)
 	}
 	return r, nil
@@ -709,7 +712,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	if q.Cursor != "" {
 		var err error
 		if after, err = decodeCursor(q.Cursor, prefix, fixed); err != nil {
-			return store.Page{}, fmt.Errorf("query tasks: %w", err)
+			return store.Page{}, err // the caller's mistake, said once
 		}
 	}
 	var page store.Page
