@@ -21,15 +21,18 @@ help: ## list the targets
 .PHONY: build
 build: ## build the host into bin/ and every plugin and example into bin/plugins/
 	@mkdir -p $(BIN)/plugins
-	@if [ -d host/cmd/taskhost ]; then $(GO) build -o $(BIN)/taskhost ./host/cmd/taskhost; fi
+	@if [ -d host/cmd/taskhost ]; then $(GO) build -buildvcs=auto -o $(BIN)/taskhost ./host/cmd/taskhost; fi # taskhost version shows the commit
 	@for d in $(PLUGINS) $(EXAMPLES); do \
 		echo "build $$d"; $(GO) build -o $(BIN)/plugins/$$(basename $$d) ./$$d || exit 1; \
 	done
 	@chmod go-w $(BIN)/plugins/* # the host refuses plugins others may write
 
+# The config make run serves: make run CONFIG=path/to.hcl for another.
+CONFIG ?= examples/taskhost.hcl
+
 .PHONY: run
-run: build ## build everything and start the host on 127.0.0.1:7474 with the example plugins
-	$(BIN)/taskhost serve --config examples/taskhost.hcl
+run: build ## build everything and start the host on 127.0.0.1:7474 with the example plugins (CONFIG=file for another config)
+	$(BIN)/taskhost serve --config $(CONFIG)
 
 .PHONY: test
 test: ## run the whole test suite with the race detector (tests build the plugins they run)

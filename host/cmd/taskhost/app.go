@@ -49,6 +49,7 @@ func commands() []*command {
 		taskActionCommand("remove", "Removes a task, cancelling it first if it runs.", (*api.Client).Remove),
 		handlersCommand(),
 		schedulesCommand(),
+		versionCommand(),
 	}
 }
 
@@ -87,6 +88,8 @@ func run(args []string, e *env) int {
 			return 0
 		}
 		name, rest = rest[0], []string{"--help"}
+	case "-version", "--version":
+		name = "version"
 	}
 	var cmd *command
 	for _, c := range commands() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/taskhost/taskhost/host"
 	"github.com/taskhost/taskhost/host/api"
 	"github.com/taskhost/taskhost/host/internal/pool"
+	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -364,7 +367,7 @@ func TestList(t *testing.T) {
 	// --addr before the command; the environment's address is wrong.
 	r = taskhost(t, "127.0.0.1:1", "", "--addr", addr, "list", "--json", "--cursor", "c1")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Equal(t, host.Query{Cursor: "c1"}, <-queries)
+	require.Equal(t, host.Query{Cursor: "c1", Limit: store.DefaultLimit}, <-queries)
 	var got []shared.Task
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &got))
 	require.Equal(t, tasks, got)
@@ -419,6 +422,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"list", "--status", "done"}, []string{`list: --status "done": want one of pending, processing, success, failed, cancelled`}},
 		{[]string{"list", "--sort", "id"}, []string{`--sort "id": want one of dateCreated, dateModified, dateCompleted, status`}},
 		{[]string{"list", "--limit", "-1"}, []string{"--limit -1: want 1 to 1000"}},
+		{[]string{"list", "--limit", "0"}, []string{"list: --limit 0: want 1 to 1000"}},
+		{[]string{"list", "--limit", "1001"}, []string{"list: --limit 1001: want 1 to 1000"}},
 		{[]string{"list", "--addr", "ftp://x"}, []string{"list: --addr: invalid argument"}},
 		{[]string{"serve", "--log-level", "loud"}, []string{`serve: --log-level "loud"`}},
 		{[]string{"serve", "extra"}, []string{`serve: unexpected argument "extra"`}},
@@ -468,4 +473,31 @@ func TestServeConfigError(t *testing.T) {
 	requireOneLine(t, taskhost(t, "", "", "serve", "--config", path), 1, path+":1,18: Invalid retry_interval")
 
 	requireOneLine(t, taskhost(t, "", "", "serve", "--config", filepath.Join(t.TempDir(), "nope.hcl")), 1, "read config", "no such file")
+}
+
+// version and --version print what the binary's build info says.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	info, err := buildinfo.ReadFile(taskhostBin)
+	require.NoError(t, err)
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		r := taskhost(t, "", "", args...)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Empty(t, r.stderr)
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		require.Len(t, lines, 3, r.stdout)
+		require.Equal(t, "taskhost "+info.Main.Version, lines[0])
+		if rev, ok := settings["vcs.revision"]; ok {
+			require.True(t, strings.HasPrefix(lines[1], "commit   "+rev+" "+settings["vcs.time"]), lines[1])
+			require.Equal(t, settings["vcs.modified"] == "true", strings.HasSuffix(lines[1], " (modified)"), lines[1])
+		} else {
+			require.Equal(t, "commit   unknown (built without version control information)", lines[1])
+		}
+		require.Equal(t, "go       "+info.GoVersion+" "+runtime.GOOS+"/"+runtime.GOARCH, lines[2])
+	}
+	requireOneLine(t, taskhost(t, "", "", "version", "x"), 2, `version: unexpected argument "x"`)
 }

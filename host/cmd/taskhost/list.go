@@ -27,7 +27,7 @@ func listCommand() *command {
 			status := fs.String("status", "", "only tasks in this `status`: "+joinStrings(shared.Statuses(), ", "))
 			sortBy := fs.String("sort", "", "the `field` to sort by: "+joinStrings(api.SortFields(), ", ")+" (default dateCreated)")
 			desc := fs.Bool("desc", false, "sort in descending order")
-			limit := fs.Int("limit", 0, "at most `N` tasks, 1 to "+strconv.Itoa(store.MaxLimit)+" (default "+strconv.Itoa(store.DefaultLimit)+")")
+			limit := fs.Int("limit", store.DefaultLimit, "at most `N` tasks, 1 to "+strconv.Itoa(store.MaxLimit))
 			cursor := fs.String("cursor", "", "the `cursor` of the page to print, from an earlier list")
 			asJSON := fs.Bool("json", false, "print the tasks as a JSON array")
 			return func(ctx context.Context, args []string) error {
@@ -41,7 +41,7 @@ func listCommand() *command {
 				if q.SortBy != "" && !q.SortBy.Valid() {
 					return usagef("list", "--sort %q: want one of %s", *sortBy, joinStrings(api.SortFields(), ", "))
 				}
-				if q.Limit < 0 || q.Limit > store.MaxLimit {
+				if q.Limit < 1 || q.Limit > store.MaxLimit {
 					return usagef("list", "--limit %d: want 1 to %d", q.Limit, store.MaxLimit)
 				}
 				c, err := cf.client()
