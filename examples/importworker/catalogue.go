@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // busyTimeout is how long a write waits for another process's write
@@ -52,18 +54,34 @@ func openCatalogue(ctx context.Context, path string) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	// One call runs at a time in a worker, so one connection is all it
-	// needs; more would only contend for the write lock among themselves.
-	db.SetMaxOpenConns(1)
-	if err := setUpCatalogue(ctx, db); err != nil {
+	// Switching a database to WAL fails at once with SQLITE_BUSY, without
+	// waiting busy_timeout, while another connection writes to it (as
+	// when two workers create it at the same time): try again until
+	// busy_timeout has passed.
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		db, err := sql.Open("sqlite", path+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		// One call runs at a time in a worker, so one connection is all
+		// it needs; more would only contend for the write lock among
+		// themselves.
+		db.SetMaxOpenConns(1)
+		err = setUpCatalogue(ctx, db)
+		if err == nil {
+			return db, nil
+		}
 		_ = db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		if se, ok := errors.AsType[*sqlite.Error](err); !ok || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s: %w", path, ctx.Err())
+		}
 	}
-	return db, nil
 }
 
 func setUpCatalogue(ctx context.Context, db *sql.DB) error {

@@ -115,3 +115,111 @@ func jsonFields(v any) []string {
 	}
 	return names
 }
+
+// checkDuplicateKeys refuses JSON in which an object holds a key twice,
+// naming it by its path ("payload.size", "tasks[2].type"): encoding/json
+// would keep the last one silently, so the body would not mean what it
+// says. data must be valid JSON (decodeStrict checked it): this is a scan
+// of its bytes, about as fast as decoding it, not a second parse.
+func checkDuplicateKeys(data []byte) error {
+	type level struct {
+		object bool
+		key    []byte // object: the key of the value being read
+		index  int    // array: the index of the value being read
+		first  int    // object: where its keys start in keys
+		set    map[string]struct{}
+	}
+	// Objects are small: their keys are compared in a list, and only a
+	// large object gets a set.
+	const listMax = 16
+	var (
+		stack     []level
+		keys      [][]byte
+		expectKey bool
+	)
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			stack = append(stack, level{object: true, first: len(keys)})
+			expectKey = true
+		case '[':
+			stack = append(stack, level{})
+		case '}', ']':
+			top := stack[len(stack)-1]
+			if top.object {
+				keys = keys[:top.first]
+			}
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			if top := &stack[len(stack)-1]; top.object {
+				expectKey = true
+			} else {
+				top.index++
+			}
+		case '"':
+			end := i + 1
+			for data[end] != '"' {
+				if data[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if expectKey {
+				key := data[i+1 : end]
+				if bytes.IndexByte(key, '\\') >= 0 {
+					var k string
+					if err := json.Unmarshal(data[i:end+1], &k); err != nil {
+						return fmt.Errorf("%w: request body: %v", shared.ErrInvalidArgument, err)
+					}
+					key = []byte(k)
+				}
+				top := &stack[len(stack)-1]
+				dup := false
+				switch {
+				case top.set != nil:
+					_, dup = top.set[string(key)]
+					top.set[string(key)] = struct{}{}
+				case len(keys)-top.first < listMax:
+					for _, k := range keys[top.first:] {
+						if bytes.Equal(k, key) {
+							dup = true
+							break
+						}
+					}
+				default:
+					top.set = make(map[string]struct{}, 2*listMax)
+					for _, k := range keys[top.first:] {
+						top.set[string(k)] = struct{}{}
+					}
+					_, dup = top.set[string(key)]
+					top.set[string(key)] = struct{}{}
+				}
+				if dup {
+					var path strings.Builder
+					for _, l := range stack[:len(stack)-1] {
+						if l.object {
+							if path.Len() > 0 {
+								path.WriteByte('.')
+							}
+							path.Write(l.key)
+						} else {
+							fmt.Fprintf(&path, "[%d]", l.index)
+						}
+					}
+					if path.Len() > 0 {
+						path.WriteByte('.')
+					}
+					path.Write(key)
+					return fmt.Errorf("%w: field %s appears twice in the request body: want each key at most once in an object",
+						shared.ErrInvalidArgument, path.String())
+				}
+				keys = append(keys, key)
+				top.key = key
+				expectKey = false
+			}
+			i = end
+		}
+	}
+	return nil
+}

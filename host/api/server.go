@@ -285,6 +285,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(data, &req, ""); err != nil {
 		return err
 	}
+	if err := checkDuplicateKeys(data); err != nil {
+		return err
+	}
 	t, err := req.newTask(s.opts.MaxPayloadSize, "")
 	if err != nil {
 		return err
@@ -425,6 +428,9 @@ func (s *Server) createMany(w http.ResponseWriter, r *http.Request) error {
 		Tasks *[]json.RawMessage `json:"tasks"`
 	}
 	if err := decodeStrict(data, &req, ""); err != nil {
+		return err
+	}
+	if err := checkDuplicateKeys(data); err != nil {
 		return err
 	}
 	if req.Tasks == nil {

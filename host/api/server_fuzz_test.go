@@ -161,7 +161,7 @@ func (v verdict) statuses() []int {
 // a valid type name, a count and durations in range, a payload within
 // the limit, no empty context id key. It returns the task to store.
 func judgeTask(data []byte) (verdict, host.NewTask) {
-	if !json.Valid(data) {
+	if !json.Valid(data) || hasDuplicateKey(data) {
 		return verdict{invalid: true}, host.NewTask{}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -191,6 +191,42 @@ func judgeTask(data []byte) (verdict, host.NewTask) {
 		RetainFor:     retainFor,
 		ContextIDs:    req.ContextIDs,
 	}}
+}
+
+// hasDuplicateKey reports whether valid JSON has an object with a key
+// twice, anywhere in it.
+func hasDuplicateKey(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			key, _ := dec.Token()
+			var value json.RawMessage
+			if dec.Decode(&value) != nil {
+				return false
+			}
+			if seen[key.(string)] || hasDuplicateKey(value) {
+				return true
+			}
+			seen[key.(string)] = true
+		}
+	case json.Delim('['):
+		for dec.More() {
+			var value json.RawMessage
+			if dec.Decode(&value) != nil {
+				return false
+			}
+			if hasDuplicateKey(value) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // requireStored checks that task id is stored as nt describes, then
@@ -226,51 +262,52 @@ var taskSeeds = []string{
 	`{"type":"t","payload":null}`,
 	`{"type":"t","payload":[1,"2",{"3":null}],"retainFor":60000}`,
 	` {"type":"a.b_c:d-e"} ` + "\n",
-	`{"TYPE":"t","Payload":1}`,                    // encoding/json matches names without case
-	`{"type":"a","type":"b"}`,                     // duplicate keys: the last wins
-	`{"type":"t","contextIds":{"k":"v","k":"w"}}`, // duplicate context id
-	`{"type":"t","contextIds":{"":"v"}}`,          // empty context id key
-	`{"type":"t","contextIds":{"k":null}}`,        // null context id
-	`{"type":"t","contextIds":null}`,              // null map
-	``,                                            // empty
-	`null`,                                        // not an object
-	`[]`,                                          // not an object
-	`"t"`,                                         // not an object
-	`{"type":"t"`,                                 // truncated
-	`{"type":"t",}`,                               // trailing comma
-	`{"type":"t"} {"type":"u"}`,                   // two objects
-	`{"type":"t"}x`,                               // trailing garbage
-	`{"type":1}`,                                  // wrong type
-	`{"type":"t","retryCount":"3"}`,               // wrong type
-	`{"type":"t","retryCount":1.5}`,               // fraction
-	`{"type":"t","retryCount":1e3}`,               // exponent
-	`{"type":"t","retryCount":-1}`,                // negative
-	`{"type":"t","retryCount":99999999999999999999}`, // overflows int
-	`{"type":"t","retryCount":9223372036854775807}`,  // the largest int
+	`{"TYPE":"t","Payload":1}`,                                   // encoding/json matches names without case
+	`{"type":"a","type":"b"}`,                                    // duplicate keys: refused
+	`{"type":"t","contextIds":{"k":"v","k":"w"}}`,                // duplicate context id
+	`{"type":"t","payload":[{"a":1},{"a":1,"b":{"a":2,"a":3}}]}`, // duplicate deep in the payload
+	`{"type":"t","contextIds":{"":"v"}}`,                         // empty context id key
+	`{"type":"t","contextIds":{"k":null}}`,                       // null context id
+	`{"type":"t","contextIds":null}`,                             // null map
+	``,                                                           // empty
+	`null`,                                                       // not an object
+	`[]`,                                                         // not an object
+	`"t"`,                                                        // not an object
+	`{"type":"t"`,                                                // truncated
+	`{"type":"t",}`,                                              // trailing comma
+	`{"type":"t"} {"type":"u"}`,                                  // two objects
+	`{"type":"t"}x`,                                              // trailing garbage
+	`{"type":1}`,                                                 // wrong type
+	`{"type":"t","retryCount":"3"}`,                              // wrong type
+	`{"type":"t","retryCount":1.5}`,                              // fraction
+	`{"type":"t","retryCount":1e3}`,                              // exponent
+	`{"type":"t","retryCount":-1}`,                               // negative
+	`{"type":"t","retryCount":99999999999999999999}`,             // overflows int
+	`{"type":"t","retryCount":9223372036854775807}`,              // the largest int
 	`{"type":"t","retryInterval":-1}`,
 	`{"type":"t","retryInterval":9223372036854}`, // maxMillis
 	`{"type":"t","retryInterval":9223372036855}`, // maxMillis+1
 	`{"type":"t","retainFor":-2}`,
 	`{"type":"t","retainFor":9223372036854775807}`,
 	`{"type":"t","retainFor":-9223372036854775808}`,
-	`{"type":"t","colour":"red"}`,                                                              // unknown field
+	`{"type":"t","colour":"red"}`, // unknown field
 	`{"type":"t","payload":` + strings.Repeat("[", 10_001) + strings.Repeat("]", 10_001) + `}`, // deeper than encoding/json goes
 	`{"type":"t","payload":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`,       // deep
 	`{"type":"t","payload":"` + strings.Repeat("x", fuzzMaxPayload) + `"}`,                     // just too large
 	`{"type":"t","payload":"` + strings.Repeat("x", fuzzMaxPayload-2) + `"}`,                   // just within
 	`{"type":"` + strings.Repeat("t", 128) + `"}`,                                              // the longest type
 	`{"type":"` + strings.Repeat("t", 129) + `"}`,                                              // too long
-	`{"type":"bild-größe"}`,                                                                    // unicode
-	`{"type":"t","payload":"日本\u0000\ud800"}`,                                                  // unicode, NUL, lone surrogate
-	"{\"type\":\"t\x00\"}",                                                                     // raw NUL
-	"{\"type\":\"t\",\"payload\":\"\xff\xfe\"}",                                                // invalid UTF-8
-	"\xef\xbb\xbf{\"type\":\"t\"}",                                                             // BOM
-	`{"type":"-t"}`,                                                                            // bad first character
-	`{"type":"a b"}`,                                                                           // space
-	`{"type":"../etc/passwd"}`,                                                                 // path
-	`{"type":"t","payload":1e999999}`,                                                          // huge number
-	`{"type":"t","payload":-0.0e-999999}`,                                                      // tiny number
-	`{"type":"t","payload":NaN}`,                                                               // not JSON
+	`{"type":"bild-größe"}`,                     // unicode
+	`{"type":"t","payload":"日本\u0000\ud800"}`,   // unicode, NUL, lone surrogate
+	"{\"type\":\"t\x00\"}",                      // raw NUL
+	"{\"type\":\"t\",\"payload\":\"\xff\xfe\"}", // invalid UTF-8
+	"\xef\xbb\xbf{\"type\":\"t\"}",              // BOM
+	`{"type":"-t"}`,                             // bad first character
+	`{"type":"a b"}`,                            // space
+	`{"type":"../etc/passwd"}`,                  // path
+	`{"type":"t","payload":1e999999}`,           // huge number
+	`{"type":"t","payload":-0.0e-999999}`,       // tiny number
+	`{"type":"t","payload":NaN}`,                // not JSON
 }
 
 // FuzzCreateTask fuzzes the body of POST /v1/tasks.
@@ -348,7 +385,7 @@ func FuzzCreateBatch(f *testing.F) {
 // judgeBatch reads a batch: an object whose only field, tasks, is an
 // array of tasks, each as judgeTask reads it.
 func judgeBatch(body []byte) (verdict, []host.NewTask) {
-	if !json.Valid(body) {
+	if !json.Valid(body) || hasDuplicateKey(body) {
 		return verdict{invalid: true}, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
