@@ -210,12 +210,9 @@ const maxMessage = 1 << 30
 // return in a plugin started by the host.
 func Serve(methods Methods) {
 	// The logger is made before go-plugin swaps os.Stderr, so its lines go
-	// to the process's real stderr, which the host parses as hclog JSON.
-	logger := hclog.New(&hclog.LoggerOptions{
-		Level:      hclog.Trace,
-		Output:     os.Stderr,
-		JSONFormat: true,
-	})
+	// to the process's real stderr, which the host parses as hclog JSON
+	// lines, keeping their keys in order.
+	logger := newJSONLogger(os.Stderr, hclog.Trace)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  shared.Handshake(),
 		VersionedPlugins: shared.VersionedPlugins(NewWorker(methods, logger)),

@@ -209,11 +209,11 @@ func main() {
 			return t.Attempt, nil
 		}),
 		"log": sdk.Func(func(ctx context.Context, _ sdk.Task, p logPayload) (int, error) {
-			// Each line twice: through the SDK's logger (hclog JSON, keys
-			// sorted), and written the way a plugin in another language
-			// might, its keys in an order of its own.
+			// Each line twice: through the SDK's logger, and written the way
+			// a plugin in another language might; both with keys in an
+			// order of their own.
 			for i := range p.Lines {
-				sdk.Logger(ctx).Info("sdk line", "a", i, "b", "two", "c", 3.5, "d", true)
+				sdk.Logger(ctx).Info("sdk line", "zulu", i, "bravo", "two", "yankee", 3.5, "alpha", true)
 				fmt.Fprintf(rawStderr, `{"@level":"info","@message":"raw line","@timestamp":%q,"zulu":%d,"alpha":"x y","mike":[1,2],"@module":"js"}`+"\n",
 					time.Now().Format("2006-01-02T15:04:05.000000Z07:00"), i)
 			}

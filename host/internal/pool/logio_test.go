@@ -47,7 +47,7 @@ func TestPluginLogLinesKeepTheirKeyOrderAndOneTimestamp(t *testing.T) {
 		return len(logs.Matching("raw line")) == 8 && len(logs.Matching("sdk line")) == 8
 	})
 
-	sdkKeys := []string{"a", "b", "c", "d", "method", "task_id"} // hclog sorts its JSON keys
+	sdkKeys := []string{"task_id", "method", "zulu", "bravo", "yankee", "alpha"} // the call's, then the line's
 	for _, line := range logs.Matching("sdk line") {
 		require.Equal(t, sdkKeys, keysAmong(line, sdkKeys...), line)
 		require.Contains(t, line, "[INFO]", line)
