@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
@@ -500,4 +501,35 @@ func TestVersion(t *testing.T) {
 		require.Equal(t, "go       "+info.GoVersion+" "+runtime.GOOS+"/"+runtime.GOARCH, lines[2])
 	}
 	requireOneLine(t, taskhost(t, "", "", "version", "x"), 2, `version: unexpected argument "x"`)
+}
+
+// An interrupted --wait says it stopped waiting and that the task goes on.
+func TestCreateWaitInterrupted(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	addr := serveFake(t, &fakeEngine{
+		createWatch: func(context.Context, string, json.RawMessage, host.CreateOptions) (string, <-chan shared.Task, error) {
+			ch := make(chan shared.Task, 1)
+			ch <- shared.Task{ID: taskID, Type: "t", ThreadID: "main", Status: shared.StatusPending, DateCreated: at, DateModified: at}
+			return taskID, ch, nil // never closed: the task never ends
+		},
+	})
+	cmd := exec.CommandContext(t.Context(), taskhostBin, "create", "t", "--wait", "--addr", addr)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(stderr)
+	require.True(t, lines.Scan())
+	require.Equal(t, "taskhost: created "+taskID+", waiting for it to finish", lines.Text())
+	require.True(t, lines.Scan())
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	var rest []string
+	for lines.Scan() {
+		rest = append(rest, lines.Text())
+	}
+	err = cmd.Wait()
+	ee, ok := errors.AsType[*exec.ExitError](err)
+	require.True(t, ok, "%v", err)
+	require.Equal(t, 1, ee.ExitCode())
+	require.Equal(t, []string{"taskhost: stopped waiting for task " + taskID + ", which is pending; it goes on without you"}, rest)
 }

@@ -156,6 +156,8 @@ func createAndWait(ctx context.Context, e *env, c *api.Client, cf *clientFlag, t
 	switch {
 	case err != nil && id == "":
 		return err
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("stopped waiting for task %s, which is %s; it goes on without you", id, last.Status)
 	case err != nil:
 		return fmt.Errorf("watch task %s: %w", id, err)
 	case id == "":
