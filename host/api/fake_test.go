@@ -144,8 +144,18 @@ type rawResponse struct {
 }
 
 // do sends a raw request, so that tests see exactly what goes over the
-// wire.
+// wire; a body goes as application/json.
 func (f *fixture) do(t *testing.T, method, path, body string) rawResponse {
+	t.Helper()
+	var headers map[string]string
+	if body != "" {
+		headers = map[string]string{"Content-Type": "application/json"}
+	}
+	return f.send(t, method, path, body, headers)
+}
+
+// send sends a raw request with the given headers ("Host" sets the Host).
+func (f *fixture) send(t *testing.T, method, path, body string, headers map[string]string) rawResponse {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -153,8 +163,12 @@ func (f *fixture) do(t *testing.T, method, path, body string) rawResponse {
 	}
 	req, err := http.NewRequestWithContext(t.Context(), method, f.url+path, rd)
 	require.NoError(t, err)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		if k == "Host" {
+			req.Host = v
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

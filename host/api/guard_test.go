@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,30 +23,6 @@ func guarded(t *testing.T, opts api.ServerOptions) *fixture {
 		},
 		handlers: func() []host.HandlerInfo { return nil },
 	}, opts)
-}
-
-// send sends a request with the given headers ("Host" sets the Host).
-func (f *fixture) send(t *testing.T, method, path, body string, headers map[string]string) rawResponse {
-	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, f.url+path, rd)
-	require.NoError(t, err)
-	for k, v := range headers {
-		if k == "Host" {
-			req.Host = v
-		} else {
-			req.Header.Set(k, v)
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: string(data)}
 }
 
 func (f *fixture) port(t *testing.T) string {
