@@ -142,7 +142,7 @@ func (hd *handler) fill() time.Duration {
 		}
 		t := now()
 		hd.claimMu.Lock()
-		recs, err := h.st.Claim(ctx, hd.typ, t, h.opts.NodeID, t.Add(hd.lease()), free)
+		recs, err := h.st.Claim(ctx, hd.typ, t, h.opts.NodeID, t.Add(h.opts.Lease), free)
 		if err != nil {
 			hd.claimMu.Unlock()
 			hd.log.Error("claim failed", "error", err)
@@ -169,15 +169,6 @@ func (hd *handler) fill() time.Duration {
 		return h.opts.TaskInterval
 	}
 	return min(time.Until(due), h.opts.TaskInterval)
-}
-
-// lease is how long a claim is recorded as held: the execution timeout and
-// some slack, or a day for handlers without one.
-func (hd *handler) lease() time.Duration {
-	if hd.opts.ExecutionTimeout > 0 {
-		return hd.opts.ExecutionTimeout + time.Minute
-	}
-	return 24 * time.Hour
 }
 
 func (hd *handler) startRun(rec *store.Record) {
@@ -222,6 +213,13 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	h.mu.Unlock()
 	runErr := err
 	outcome, err := hd.finish(rec, want, result, runErr)
+	if errors.Is(err, store.ErrConflict) {
+		// The stored task is no longer this claim's: its lease lapsed and
+		// another node claimed it, or another node cancelled or removed it.
+		hd.log.Info("task changed under its running attempt: its outcome is dropped",
+			"task_id", rec.ID, "attempt", rec.Attempts, "dropped", describeRun(runErr), "error", err)
+		outcome, err = OutcomeLost, nil
+	}
 	hd.logAttempt(rec, outcome, runErr, ran)
 	h.opts.Observer.TaskFinished(hd.typ, outcome, ran)
 	if err != nil {
@@ -234,6 +232,11 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr error) (Outcome, error) {
 	h := hd.h
 	ctx := context.Background()
+	if want == intentLost {
+		hd.log.Info("task's lease lost: its outcome is dropped (another node owns it now, or it was cancelled or removed elsewhere)",
+			"task_id", rec.ID, "attempt", rec.Attempts, "dropped", describeRun(runErr))
+		return OutcomeLost, nil
+	}
 	if want == intentRemove {
 		err := h.st.Delete(ctx, rec.ID)
 		if err == nil || errors.Is(err, shared.ErrNotFound) {
@@ -428,4 +431,15 @@ func (q *callbackQueue) call(t shared.Task) {
 	if err := q.fn(context.Background(), t); err != nil {
 		q.log.Error("state-change callback failed", "task_id", t.ID, "status", t.Status, "error", err)
 	}
+}
+
+// describeRun says in a word or two how an attempt ended, for a log line.
+func describeRun(err error) string {
+	if err == nil {
+		return "success"
+	}
+	if te, ok := errors.AsType[*shared.TaskError](err); ok {
+		return te.Name
+	}
+	return err.Error()
 }

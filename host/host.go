@@ -55,6 +55,9 @@ const (
 	intentNone intent = iota
 	intentCancel
 	intentRemove
+	// intentLost: this host lost the task's lease; nothing it learns of
+	// the attempt may be written.
+	intentLost
 )
 
 // New returns a host over st. Register handlers, then [Host.Start] it.
@@ -543,6 +546,10 @@ func (h *Host) settle(ctx context.Context, next *store.Record, from shared.Statu
 			retain = *next.RetainFor
 		}
 		switch {
+		case retain == 0 && from == shared.StatusProcessing:
+			// Only under the claim it was read at: a late finish of a
+			// claim another node has superseded must not remove the task.
+			err = h.st.DeleteClaimed(ctx, store.Lease{ID: next.ID, Attempt: next.Attempts})
 		case retain == 0:
 			err = h.st.Delete(ctx, next.ID, from)
 		case retain > 0:
@@ -630,6 +637,7 @@ func (h *Host) Start(ctx context.Context) error {
 		hd.start()
 	}
 	h.loops.Go(h.cleanupLoop)
+	h.loops.Go(h.renewLoop)
 	h.log.Info("host started", "node", h.opts.NodeID, "handlers", len(h.handlers), "system_workers", h.sys.Cap())
 	return nil
 }

@@ -22,6 +22,8 @@ const (
 	DefaultTaskInterval    = 30 * time.Second
 	DefaultMaxPayloadSize  = 1 << 20
 	MinCleanupInterval     = time.Second
+	DefaultLease           = 30 * time.Second
+	MinLease               = 300 * time.Millisecond
 )
 
 // KeepForever as HandlerOptions.IdleShutdownTimeout keeps idle workers.
@@ -60,6 +62,13 @@ type Options struct {
 	// registered handler (shared.ErrNoHandler). By default such a task is
 	// stored and waits until a handler for its type registers.
 	StrictTypes bool
+	// Lease is how long a claim of a task holds without renewal: the host
+	// renews the leases of the tasks it runs every third of it. A task
+	// whose lease this host lost (reclaimed by another node once it
+	// lapsed, cancelled or removed through another node) has its method
+	// cancelled and its outcome dropped. 0 means DefaultLease; at least
+	// MinLease.
+	Lease time.Duration
 }
 
 // Observer receives what the engine does, for metrics. Its methods are
@@ -84,6 +93,7 @@ const (
 	OutcomeFailed    Outcome = "failed"    // failed for good
 	OutcomeCancelled Outcome = "cancelled" // cancelled or removed while running
 	OutcomeRequeued  Outcome = "requeued"  // interrupted by a stop; runs again
+	OutcomeLost      Outcome = "lost"      // the lease was lost: the outcome is dropped
 )
 
 // nopObserver is the Observer of a host without one.
@@ -141,6 +151,12 @@ func (o Options) validate() (Options, error) {
 	}
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
+	}
+	switch {
+	case o.Lease == 0:
+		o.Lease = DefaultLease
+	case o.Lease < MinLease:
+		return o, fmt.Errorf("%w: lease %v: want at least %v", shared.ErrInvalidArgument, o.Lease, MinLease)
 	}
 	return o, nil
 }

@@ -35,3 +35,8 @@ func validateName(what, s string) error {
 func ValidateTaskType(typ string) error {
 	return validateName("task type", typ)
 }
+
+// ValidateNodeID checks a node id as [New] does.
+func ValidateNodeID(id string) error {
+	return validateName("node id", id)
+}

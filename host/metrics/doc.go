@@ -9,7 +9,7 @@
 // Counted as the engine works (the Observer and the store hooks):
 //
 //	taskhost_tasks_created_total{type}              counter: tasks stored by Create and CreateMany
-//	taskhost_tasks_finished_total{type,outcome}     counter: attempts ended; outcome success|retry|failed|cancelled|requeued (all five from a type's first task on)
+//	taskhost_tasks_finished_total{type,outcome}     counter: attempts ended; outcome success|retry|failed|cancelled|requeued|lost (all six from a type's first task on)
 //	taskhost_task_wait_seconds{type}                histogram: from due (creation, or the retry's due time) to the start of an attempt
 //	taskhost_task_run_seconds{type}                 histogram: the run of an attempt, every outcome
 //	taskhost_store_sync_seconds                     histogram: one group sync (db.Sync)

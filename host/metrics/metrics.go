@@ -104,7 +104,7 @@ func (m *Metrics) label(typ string) string {
 }
 
 // outcomes are the outcomes whose series a type gets at once, at zero.
-var outcomes = []host.Outcome{host.OutcomeSuccess, host.OutcomeRetry, host.OutcomeFailed, host.OutcomeCancelled, host.OutcomeRequeued}
+var outcomes = []host.Outcome{host.OutcomeSuccess, host.OutcomeRetry, host.OutcomeFailed, host.OutcomeCancelled, host.OutcomeRequeued, host.OutcomeLost}
 
 // typeSeries are the engine's series of one task type.
 type typeSeries struct {
@@ -157,7 +157,7 @@ func New(opts Options) *Metrics {
 		}, []string{"type"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "taskhost_tasks_finished_total",
-			Help: "Attempts ended, by type and outcome (success, retry, failed, cancelled, requeued).",
+			Help: "Attempts ended, by type and outcome (success, retry, failed, cancelled, requeued, lost).",
 		}, []string{"type", "outcome"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "taskhost_task_wait_seconds",

@@ -138,6 +138,23 @@ type Store interface {
 	// now, at most limit of them (limit must be positive), and returns how
 	// many it removed. Pending and processing tasks are never swept.
 	Sweep(ctx context.Context, now time.Time, limit int) (int, error)
+	// Renew extends to until the leases that owner still holds: those of
+	// tasks still processing under the claim the Lease names. It returns
+	// the ids of the others, which owner has lost (the task was reclaimed,
+	// cancelled elsewhere, removed), in no particular order.
+	Renew(ctx context.Context, owner string, until time.Time, leases []Lease) (lost []string, err error)
+	// DeleteClaimed removes a task that is still processing under the
+	// claim l names: ErrConflict if it is not (a late finish of a claim
+	// another has superseded), shared.ErrNotFound if it is gone.
+	DeleteClaimed(ctx context.Context, l Lease) error
 	// Close releases the store.
 	Close() error
+}
+
+// Lease names one claim of a task: a claim increments the task's
+// Attempts, so the attempt it set is a fencing token, which a later claim
+// of the same task (by another node, once the lease lapsed) supersedes.
+type Lease struct {
+	ID      string
+	Attempt int
 }

@@ -71,6 +71,16 @@ type Config struct {
 	// StrictTypes refuses creates of task types without a handler (422),
 	// and schedules of such types at load.
 	StrictTypes bool
+	// NodeID names this node: tasks it creates carry it as threadId, the
+	// tasks it runs as their lease owner. Default "main" on Badger, the
+	// host name and pid with a store block.
+	NodeID string
+	// Lease is how long a node that stops renewing keeps the tasks it
+	// runs (renewed every third of it). Default 30s.
+	Lease time.Duration
+	// Store, when set, keeps tasks in PostgreSQL (cluster mode) instead
+	// of Badger in DataDir.
+	Store *StoreConfig
 }
 
 // HandlerConfig is one handler block. Its workers run in the config
@@ -106,6 +116,7 @@ func DefaultConfig() *Config {
 		CleanupInterval:      host.DefaultCleanupInterval,
 		DrainTimeout:         DefaultDrainTimeout,
 		MaxResultSize:        DefaultMaxResultSize,
+		Lease:                DefaultLease,
 	}
 }
 
@@ -162,6 +173,11 @@ type fileConfig struct {
 	AllowedOrigins            *[]string      `hcl:"allowed_origins,optional"`
 	AllowedOriginsRange       hcl.Range      `hcl:"allowed_origins,attr_value_range"`
 	StrictTypes               *bool          `hcl:"strict_types,optional"`
+	NodeID                    *string        `hcl:"node_id,optional"`
+	NodeIDRange               hcl.Range      `hcl:"node_id,attr_value_range"`
+	Lease                     *string        `hcl:"lease,optional"`
+	LeaseRange                hcl.Range      `hcl:"lease,attr_value_range"`
+	Stores                    []storeFile    `hcl:"store,block"`
 	Handlers                  []handlerFile  `hcl:"handler,block"`
 	Schedules                 []scheduleFile `hcl:"schedule,block"`
 }
@@ -330,6 +346,29 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 	}
 	if fc.StrictTypes != nil {
 		cfg.StrictTypes = *fc.StrictTypes
+	}
+	if fc.NodeID != nil {
+		if err := host.ValidateNodeID(*fc.NodeID); err != nil {
+			bad(fc.NodeIDRange, "Invalid node_id", "%v", err)
+		}
+		cfg.NodeID = *fc.NodeID
+	}
+	if fc.Lease != nil {
+		d, err := parseDuration(*fc.Lease)
+		if err == nil && d < MinLease {
+			err = fmt.Errorf("want at least %v", MinLease)
+		}
+		if err != nil {
+			bad(fc.LeaseRange, "Invalid lease", "%q: %v", *fc.Lease, err)
+		}
+		cfg.Lease = d
+	}
+	for i, sf := range fc.Stores {
+		if i > 0 {
+			bad(sf.DefRange, "Duplicate store", "the store is already defined at %s:%d", fc.Stores[0].DefRange.Filename, fc.Stores[0].DefRange.Start.Line)
+			continue
+		}
+		cfg.Store = sf.toStore(bad)
 	}
 
 	seen := map[string]hcl.Range{}

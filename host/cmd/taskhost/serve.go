@@ -19,6 +19,7 @@ import (
 	"github.com/taskhost/taskhost/host/api"
 	"github.com/taskhost/taskhost/host/metrics"
 	"github.com/taskhost/taskhost/host/scheduler"
+	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
 	"github.com/taskhost/taskhost/shared"
 )
@@ -73,10 +74,22 @@ A second signal exits at once.`,
 				if cfg.APIToken == "" {
 					cfg.APIToken = e.getenv("TASKHOST_TOKEN")
 				}
+				if err := cfg.resolveStore(e.getenv); err != nil {
+					return err
+				}
+				if cfg.NodeID == "" {
+					cfg.NodeID = host.DefaultNodeID
+					if cfg.Store != nil {
+						cfg.NodeID = defaultNodeID()
+					}
+				}
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
 				log := hclog.New(&hclog.LoggerOptions{Name: "taskhost", Level: level, Output: e.stderr})
+				if cfg.Store == nil && e.getenv(DatabaseURLEnv) != "" {
+					log.Warn(DatabaseURLEnv + " is set, but the config has no store block: tasks stay in Badger on this node; add store {} to use the database")
+				}
 				return serve(cfg, log)
 			}
 		},
@@ -89,17 +102,10 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	dataDir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
 	m := metrics.New(metrics.Options{Logger: log})
-	st, err := badgerstore.Open(dataDir, badgerstore.Options{Logger: log.Named("store"), OnSync: m.StoreSynced, OnCommit: m.StoreCommitted})
+	st, where, err := openStore(cfg, log.Named("store"), m)
 	if err != nil {
-		return fmt.Errorf("open store in %s: %w", dataDir, err)
+		return err
 	}
 	defer func() {
 		if cerr := st.Close(); cerr != nil {
@@ -111,6 +117,8 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	}()
 
 	h, err := host.New(st, host.Options{
+		NodeID:            cfg.NodeID,
+		Lease:             cfg.Lease,
 		SystemWorkerCount: cfg.MaxSystemWorkerCount,
 		RetryInterval:     cfg.RetryInterval,
 		CleanupInterval:   cfg.CleanupInterval,
@@ -211,7 +219,8 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	httpServer.RegisterOnShutdown(apiServer.Close)
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
-	log.Info("serving the API", "addr", "http://"+ln.Addr().String(), "data_dir", dataDir, "handlers", len(cfg.Handlers), "schedules", len(cfg.Schedules))
+	log.Info("serving the API", "addr", "http://"+ln.Addr().String(), "store", where, "node", cfg.NodeID,
+		"handlers", len(cfg.Handlers), "schedules", len(cfg.Schedules))
 
 	var runErr error
 	select {
@@ -237,4 +246,29 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		_ = httpServer.Close()
 	}
 	return errors.Join(runErr, stopErr)
+}
+
+// taskStore is what serve needs of a store: the engine's view of it, the
+// scheduler's and the metrics' queue count.
+type taskStore interface {
+	store.Store
+	scheduler.Store
+	metrics.QueueCounter
+}
+
+// openStore opens the configured store and says where it is, for the log:
+// Badger in the data directory, or the database of the store block.
+func openStore(cfg *Config, log hclog.Logger, m *metrics.Metrics) (taskStore, string, error) {
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, "", fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("data directory: %w", err)
+	}
+	st, err := badgerstore.Open(dataDir, badgerstore.Options{Logger: log, OnSync: m.StoreSynced, OnCommit: m.StoreCommitted})
+	if err != nil {
+		return nil, "", fmt.Errorf("open store in %s: %w", dataDir, err)
+	}
+	return st, "badger:" + dataDir, nil
 }

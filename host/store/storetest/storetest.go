@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueryLimits", testQueryLimits},
 		{"QueryInvalid", testQueryInvalid},
 		{"QueryConcurrentWrites", testQueryConcurrentWrites},
+		{"Renew", testRenew},
+		{"DeleteClaimed", testDeleteClaimed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

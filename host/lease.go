@@ -1,0 +1,82 @@
+package host
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/taskhost/taskhost/host/store"
+)
+
+// renewLoop renews the leases of the tasks running here every third of
+// the lease. A task whose lease the store says is lost has its method
+// cancelled and its outcome dropped; when renewals fail for a whole
+// lease, every task running here counts as lost, since other nodes may
+// have taken them.
+func (h *Host) renewLoop() {
+	every := h.opts.Lease / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-h.stopped:
+			return
+		case <-t.C:
+		}
+		leases := h.runningLeases()
+		start := time.Now()
+		if len(leases) == 0 {
+			renewed = start
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		lost, err := h.st.Renew(ctx, h.opts.NodeID, start.Add(h.opts.Lease), leases)
+		cancel()
+		if err != nil {
+			h.log.Warn("renewing the leases of running tasks failed", "running", len(leases), "error", err)
+			if start.Sub(renewed) >= h.opts.Lease {
+				ids := make([]string, len(leases))
+				for i, l := range leases {
+					ids[i] = l.ID
+				}
+				h.loseRuns(ids, "its lease could not be renewed for a whole lease")
+			}
+			continue
+		}
+		renewed = start
+		h.loseRuns(lost, "the store no longer has it processing under this claim")
+	}
+}
+
+// runningLeases lists the claims of the tasks running here, in id order.
+func (h *Host) runningLeases() []store.Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	leases := make([]store.Lease, 0, len(h.running))
+	for id, r := range h.running {
+		leases = append(leases, store.Lease{ID: id, Attempt: r.rec.Attempts})
+	}
+	slices.SortFunc(leases, func(a, b store.Lease) int { return strings.Compare(a.ID, b.ID) })
+	return leases
+}
+
+// loseRuns cancels the methods of the runs of ids: their leases are lost,
+// so nothing of them may be written.
+func (h *Host) loseRuns(ids []string, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, id := range ids {
+		r := h.running[id]
+		if r == nil {
+			continue
+		}
+		if r.intent != intentLost {
+			h.log.Warn("lost the lease of a running task: its method is cancelled and its outcome will be dropped",
+				"task_type", r.rec.Type, "task_id", id, "attempt", r.rec.Attempts, "why", why)
+		}
+		r.intent = intentLost
+		r.cancel()
+	}
+}
