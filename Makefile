@@ -34,6 +34,37 @@ CONFIG ?= examples/taskhost.hcl
 run: build ## build everything and start the host on 127.0.0.1:7474 with the example plugins (CONFIG=file for another config)
 	$(BIN)/taskhost serve --config $(CONFIG)
 
+# A throwaway PostgreSQL for cluster mode, from the system's own binaries
+# (Debian: apt-get install postgresql): data in bin/pg, 127.0.0.1:PGPORT,
+# trust auth. Run as root, it runs as the postgres user.
+PGPORT ?= 55432
+PGDATA := $(BIN)/pg
+
+.PHONY: pg
+pg: ## start a throwaway local PostgreSQL on 127.0.0.1:PGPORT (default 55432) and print its TASKHOST_DATABASE_URL
+	@set -e; \
+	initdb=$$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1); \
+	if [ -z "$$initdb" ]; then echo "make pg: no initdb found: install PostgreSQL (apt-get install postgresql)" >&2; exit 1; fi; \
+	bindir=$$(dirname "$$initdb"); as=; \
+	mkdir -p $(PGDATA); \
+	if [ "$$(id -u)" = 0 ]; then as="runuser -u postgres --"; chown postgres $(PGDATA); fi; \
+	if [ ! -f $(PGDATA)/PG_VERSION ]; then $$as "$$bindir/initdb" -D $(PGDATA) -U postgres -A trust >/dev/null; fi; \
+	if ! $$as "$$bindir/pg_ctl" -D $(PGDATA) status >/dev/null 2>&1; then \
+		$$as "$$bindir/pg_ctl" -D $(PGDATA) -l $(PGDATA)/server.log -o "-h 127.0.0.1 -p $(PGPORT) -k $(PGDATA)" -w start >/dev/null; \
+	fi; \
+	echo "PostgreSQL runs in $(PGDATA) (make pg-stop stops it); use it with:"; \
+	echo "export TASKHOST_DATABASE_URL='postgres://postgres@127.0.0.1:$(PGPORT)/postgres?sslmode=disable'"
+
+.PHONY: pg-stop
+pg-stop: ## stop the PostgreSQL of make pg and remove its data
+	@set -e; \
+	if [ -f $(PGDATA)/PG_VERSION ]; then \
+		ctl=$$(command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1); as=; \
+		if [ "$$(id -u)" = 0 ]; then as="runuser -u postgres --"; fi; \
+		$$as "$$ctl" -D $(PGDATA) -m fast stop >/dev/null 2>&1 || true; \
+	fi; \
+	rm -rf $(PGDATA)
+
 .PHONY: test
 test: ## run the whole test suite with the race detector (tests build the plugins they run)
 	$(GO) test -race -count=1 -timeout 20m ./...
