@@ -35,8 +35,10 @@ type Host struct {
 	watchers map[string]map[*watcher]struct{}
 	started  bool
 	stopping bool
-	stopped  chan struct{} // closed by Stop: ends the cleanup loop
-	loops    sync.WaitGroup
+	// startedAt is when Start ran, as Nodes shows it.
+	startedAt time.Time
+	stopped   chan struct{} // closed by Stop: ends the cleanup loop
+	loops     sync.WaitGroup
 }
 
 // run is one attempt of a task in progress on this host.
@@ -631,11 +633,15 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.started = true
+	h.startedAt = now()
 	for _, hd := range h.handlers {
 		hd.start()
 	}
+	h.mu.Unlock()
+	h.heartbeat(0)
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.loops.Go(h.cleanupLoop)
 	h.loops.Go(h.renewLoop)
 	h.log.Info("host started", "node", h.opts.NodeID, "handlers", len(h.handlers), "system_workers", h.sys.Cap())
@@ -722,6 +728,11 @@ func (h *Host) Stop(ctx context.Context) error {
 	wg.Wait()
 	close(h.stopped)
 	h.loops.Wait()
+	if ns, ok := h.st.(store.NodeStore); ok {
+		if err := ns.RemoveNode(context.Background(), h.opts.NodeID); err != nil {
+			h.log.Warn("removing this node from the store's nodes failed; it ages out", "error", err)
+		}
+	}
 	h.log.Info("host stopped")
 	return errors.Join(errs...)
 }

@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +28,7 @@ func (h *Host) renewLoop() {
 		case <-t.C:
 		}
 		leases := h.runningLeases()
+		h.heartbeat(len(leases))
 		start := time.Now()
 		if len(leases) == 0 {
 			renewed = start
@@ -79,4 +82,47 @@ func (h *Host) loseRuns(ids []string, why string) {
 		r.intent = intentLost
 		r.cancel()
 	}
+}
+
+// self is this node as Nodes shows it.
+func (h *Host) self(running int) store.Node {
+	h.mu.Lock()
+	types := slices.Sorted(maps.Keys(h.handlers))
+	started := h.startedAt
+	h.mu.Unlock()
+	return store.Node{
+		ID: h.opts.NodeID, Address: h.opts.Address, Started: started,
+		LastHeartbeat: now(), Handlers: types, Running: running,
+	}
+}
+
+// heartbeat records this node in a store that nodes share.
+func (h *Host) heartbeat(running int) {
+	ns, ok := h.st.(store.NodeStore)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.Lease/3)
+	defer cancel()
+	if err := ns.Heartbeat(ctx, h.self(running)); err != nil {
+		h.log.Warn("recording this node's heartbeat failed", "error", err)
+	}
+}
+
+// Nodes lists the nodes sharing the store, by id: those whose last
+// heartbeat is less than three leases old. On a store that only this host
+// uses, that is this host.
+func (h *Host) Nodes(ctx context.Context) ([]Node, error) {
+	ns, ok := h.st.(store.NodeStore)
+	if !ok {
+		h.mu.Lock()
+		running := len(h.running)
+		h.mu.Unlock()
+		return []Node{h.self(running)}, nil
+	}
+	nodes, err := ns.Nodes(ctx, time.Now().Add(-3*h.opts.Lease))
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	return nodes, nil
 }

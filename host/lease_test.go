@@ -73,3 +73,24 @@ func TestLostLeaseDropsTheOutcome(t *testing.T) {
 		require.False(t, s.Terminal(), "no terminal state reported: %v", e.rec.statuses(id))
 	}
 }
+
+// On a store only this host uses, the nodes are this host.
+func TestNodesOnAStoreOfItsOwnIsThisHost(t *testing.T) {
+	t.Parallel()
+	e := setup(t, func(o *host.Options) { o.NodeID, o.Address = "node-x", "http://127.0.0.1:7474" })
+	e.register("sleep", "sleep")
+	e.register("echo", "echo")
+	id := e.create("sleep", `{"ms":60000}`, host.CreateOptions{})
+	e.waitStatus(id, shared.StatusProcessing)
+	nodes, err := e.h.Nodes(t.Context())
+	require.NoError(t, err)
+	require.Len(t, nodes, 1)
+	n := nodes[0]
+	require.Equal(t, "node-x", n.ID)
+	require.Equal(t, "http://127.0.0.1:7474", n.Address)
+	require.Equal(t, []string{"echo", "sleep"}, n.Handlers)
+	require.Equal(t, 1, n.Running)
+	require.False(t, n.Started.IsZero())
+	require.False(t, n.LastHeartbeat.Before(n.Started))
+	require.NoError(t, e.h.Cancel(t.Context(), id))
+}

@@ -69,6 +69,9 @@ type Options struct {
 	// cancelled and its outcome dropped. 0 means DefaultLease; at least
 	// MinLease.
 	Lease time.Duration
+	// Address is where this host's API listens, shown to other nodes by
+	// [Host.Nodes]; empty when it has none.
+	Address string
 }
 
 // Observer receives what the engine does, for metrics. Its methods are
@@ -235,6 +238,9 @@ type Page struct {
 	Tasks  []shared.Task
 	Cursor string
 }
+
+// Node is a host sharing the store; see [Host.Nodes].
+type Node = store.Node
 
 // PoolStats is a snapshot of a handler's workers.
 type PoolStats = pool.Stats

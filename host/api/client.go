@@ -186,6 +186,13 @@ func (c *Client) Schedules(ctx context.Context) (map[string][]shared.ScheduledTa
 	return resp.Tasks, err
 }
 
+// Nodes lists the nodes sharing the host's store.
+func (c *Client) Nodes(ctx context.Context) ([]host.Node, error) {
+	var resp NodesResponse
+	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, nil, &resp)
+	return resp.Nodes, err
+}
+
 // Health returns nil if the host answers its health check.
 func (c *Client) Health(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, nil, &HealthResponse{})

@@ -112,6 +112,8 @@ func (f *fakeEngine) CreateWatch(ctx context.Context, typ string, payload json.R
 	return f.createWatch(ctx, typ, payload, opts)
 }
 
+func (f *fakeEngine) Nodes(context.Context) ([]host.Node, error) { return nil, errUnexpected }
+
 func (f *fakeEngine) HasHandler(typ string) bool {
 	return f.hasHandler == nil || f.hasHandler(typ)
 }

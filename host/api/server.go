@@ -33,6 +33,7 @@ type Engine interface {
 	Query(ctx context.Context, q host.Query) (host.Page, error)
 	Handlers() []host.HandlerInfo
 	HasHandler(typ string) bool
+	Nodes(ctx context.Context) ([]host.Node, error)
 	Watch(ctx context.Context, id string) (<-chan shared.Task, error)
 	CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error)
 }
@@ -127,6 +128,7 @@ func NewServer(engine Engine, opts ServerOptions) *Server {
 	s.handle("GET /v1/tasks/{id}/events", s.events)
 	s.handle("GET /v1/handlers", s.handlers)
 	s.handle("GET /v1/schedules", s.schedules)
+	s.handle("GET /v1/nodes", s.nodes)
 	s.handle("GET /healthz", s.health)
 	if opts.Metrics != nil {
 		s.mux.Handle("GET /metrics", opts.Metrics)
@@ -527,6 +529,18 @@ func (s *Server) schedules(w http.ResponseWriter, r *http.Request) error {
 		resp.Tasks = map[string][]shared.ScheduledTaskTimeInfo{}
 	}
 	s.writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) nodes(w http.ResponseWriter, r *http.Request) error {
+	nodes, err := s.engine.Nodes(r.Context())
+	if err != nil {
+		return err
+	}
+	if nodes == nil {
+		nodes = []host.Node{}
+	}
+	s.writeJSON(w, http.StatusOK, NodesResponse{Nodes: nodes})
 	return nil
 }
 

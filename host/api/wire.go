@@ -66,6 +66,12 @@ type HandlersResponse struct {
 // scheduled task, by id, with their next trigger and last run.
 type SchedulesResponse = shared.ScheduledTasksInfo
 
+// NodesResponse answers GET /v1/nodes: the nodes sharing the store, by
+// id (on Badger, the one host).
+type NodesResponse struct {
+	Nodes []host.Node `json:"nodes"`
+}
+
 // HealthResponse answers GET /healthz.
 type HealthResponse struct {
 	Status string `json:"status"`

@@ -49,6 +49,7 @@ func commands() []*command {
 		taskActionCommand("remove", "Removes a task, cancelling it first if it runs.", (*api.Client).Remove),
 		handlersCommand(),
 		schedulesCommand(),
+		nodesCommand(),
 		versionCommand(),
 	}
 }

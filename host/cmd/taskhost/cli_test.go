@@ -60,6 +60,7 @@ type fakeEngine struct {
 	// watch gives; hasHandler, unset, says every type has a handler.
 	createWatch func(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error)
 	hasHandler  func(typ string) bool
+	nodes       []host.Node
 }
 
 func (f *fakeEngine) Create(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, error) {
@@ -77,6 +78,9 @@ func (f *fakeEngine) Watch(ctx context.Context, id string) (<-chan shared.Task, 
 	return f.watch(ctx, id)
 }
 func (f *fakeEngine) HasHandler(typ string) bool { return f.hasHandler == nil || f.hasHandler(typ) }
+func (f *fakeEngine) Nodes(context.Context) ([]host.Node, error) {
+	return f.nodes, nil
+}
 func (f *fakeEngine) CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error) {
 	if f.createWatch != nil {
 		return f.createWatch(ctx, typ, payload, opts)
@@ -532,4 +536,27 @@ func TestCreateWaitInterrupted(t *testing.T) {
 	require.True(t, ok, "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Equal(t, []string{"taskhost: stopped waiting for task " + taskID + ", which is pending; it goes on without you"}, rest)
+}
+
+func TestNodes(t *testing.T) {
+	t.Parallel()
+	started := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	addr := serveFake(t, &fakeEngine{nodes: []host.Node{
+		{ID: "node-a", Address: "http://10.0.0.5:7474", Started: started, LastHeartbeat: started.Add(time.Hour), Handlers: []string{"echo", "resize"}, Running: 3},
+		{ID: "node-b", Started: started, LastHeartbeat: started.Add(time.Minute)},
+	}})
+	r := taskhost(t, addr, "", "nodes")
+	require.Equal(t, 0, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	require.Len(t, lines, 3)
+	require.Equal(t, strings.Fields("ID ADDRESS STARTED HEARTBEAT HANDLERS RUNNING"), strings.Fields(lines[0]))
+	require.Equal(t, strings.Fields("node-a http://10.0.0.5:7474 2025-01-02T03:04:05Z 2025-01-02T04:04:05Z echo,resize 3"), strings.Fields(lines[1]))
+	require.Equal(t, strings.Fields("node-b - 2025-01-02T03:04:05Z 2025-01-02T03:05:05Z - 0"), strings.Fields(lines[2]))
+	requireAligned(t, lines)
+
+	r = taskhost(t, addr, "", "nodes", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.JSONEq(t, `{"nodes":[
+		{"id":"node-a","address":"http://10.0.0.5:7474","started":"2025-01-02T03:04:05Z","lastHeartbeat":"2025-01-02T04:04:05Z","handlers":["echo","resize"],"running":3},
+		{"id":"node-b","started":"2025-01-02T03:04:05Z","lastHeartbeat":"2025-01-02T03:05:05Z","handlers":null,"running":0}]}`, r.stdout)
 }

@@ -148,6 +148,16 @@ func TestE2EServeAndCLI(t *testing.T) {
 	require.Contains(t, r.stdout, "echo")
 	requireAligned(t, strings.Split(strings.TrimSpace(r.stdout), "\n"))
 
+	// On Badger the nodes are this one: "main", at the address it serves.
+	r = taskhost(t, addr, "", "nodes", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var nodes api.NodesResponse
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &nodes), r.stdout)
+	require.Len(t, nodes.Nodes, 1)
+	require.Equal(t, "main", nodes.Nodes[0].ID)
+	require.Equal(t, "http://"+addr, nodes.Nodes[0].Address)
+	require.Equal(t, []string{"echo", "fail", "progress", "sleep"}, nodes.Nodes[0].Handlers)
+
 	// SIGTERM stops the host gracefully.
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, serve.Wait())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -102,6 +103,15 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	// Listening comes first: a port in use fails the start before the
+	// store is touched, and the host knows the address it tells other
+	// nodes. Requests wait in the backlog until the API serves.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // also closed by the HTTP server's shutdown: harmless
+
 	m := metrics.New(metrics.Options{Logger: log})
 	st, where, err := openStore(cfg, log.Named("store"), m)
 	if err != nil {
@@ -119,6 +129,7 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	h, err := host.New(st, host.Options{
 		NodeID:            cfg.NodeID,
 		Lease:             cfg.Lease,
+		Address:           advertised(ln.Addr()),
 		SystemWorkerCount: cfg.MaxSystemWorkerCount,
 		RetryInterval:     cfg.RetryInterval,
 		CleanupInterval:   cfg.CleanupInterval,
@@ -186,16 +197,10 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return errors.Join(fmt.Errorf("listen: %w", err), stop())
-	}
 	if err := h.Start(ctx); err != nil {
-		_ = ln.Close()
 		return errors.Join(fmt.Errorf("start host: %w", err), stop())
 	}
 	if err := sched.Start(ctx); err != nil {
-		_ = ln.Close()
 		return errors.Join(fmt.Errorf("start scheduler: %w", err), stop())
 	}
 
@@ -271,4 +276,17 @@ func openStore(cfg *Config, log hclog.Logger, m *metrics.Metrics) (taskStore, st
 		return nil, "", fmt.Errorf("open store in %s: %w", dataDir, err)
 	}
 	return st, "badger:" + dataDir, nil
+}
+
+// advertised is the API address other nodes are shown: the listen
+// address, or the host name with its port when it listens on every
+// interface.
+func advertised(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			return "http://" + net.JoinHostPort(name, strconv.Itoa(tcp.Port))
+		}
+	}
+	return "http://" + addr.String()
 }
