@@ -379,19 +379,19 @@ func (b *bench) rawEchoBaseline(ctx context.Context) error {
 			return err
 		}
 		b.res.add("raw.echo8.rate", rate)
-		b.res.add("raw.echo8.p50", lat.pus(50))
+		b.res.add("raw.echo8.p50", lat.PUs(50))
 		_, lat1, err := rawEcho(ctx, b.plugin, false, 1, 1, b.cfg.echoDur/2, 0)
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.echo1.p50", lat1.pus(50))
+		b.res.add("raw.echo1.p50", lat1.PUs(50))
 		// The paced scenario's calls find their worker idle: a round trip
 		// that starts with both processes asleep, as the pool runs it.
 		_, latIdle, err := rawEcho(ctx, b.plugin, true, 1, 1, b.cfg.echoDur, time.Second/time.Duration(b.cfg.pacedRate))
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.echo1idle.p50", latIdle.pus(50))
+		b.res.add("raw.echo1idle.p50", latIdle.PUs(50))
 		// The pool turns go-plugin's AutoMTLS on by default: what that
 		// alone costs.
 		rate, _, err = rawEcho(ctx, b.plugin, true, workers, workers, b.cfg.echoDur/2, 0)
@@ -419,7 +419,7 @@ func (b *bench) rawBadgerBaseline(ctx context.Context) error {
 			}
 			b.res.add(fmt.Sprintf("raw.badger%d.rate", writers), rate)
 			if writers != 64 {
-				b.res.add(fmt.Sprintf("raw.badger%d.p50", writers), lat.pms(50))
+				b.res.add(fmt.Sprintf("raw.badger%d.p50", writers), lat.PMs(50))
 			}
 		}
 	}
@@ -432,13 +432,13 @@ func (b *bench) rawSpawnBaseline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.spawn.p50", lat.pms(50))
-		b.res.add("raw.spawn.p99", lat.pms(99))
+		b.res.add("raw.spawn.p50", lat.PMs(50))
+		b.res.add("raw.spawn.p99", lat.PMs(99))
 		lat, err = rawColdStart(ctx, b.plugin, true, b.cfg.spawns)
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.spawnmtls.p50", lat.pms(50))
+		b.res.add("raw.spawnmtls.p50", lat.PMs(50))
 	}
 	return nil
 }

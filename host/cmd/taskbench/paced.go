@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/cmd/taskbench/internal/measure"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -118,7 +119,7 @@ func (b *bench) pacedOnce(ctx context.Context) error {
 		return fmt.Errorf("%d of %d read-backs wrong, first: %v", bad.Load(), checked.Load(), firstBad.Load())
 	}
 
-	var toStart, toResult latencies
+	var toStart, toResult measure.Latencies
 	tr.mu.Lock()
 	for _, s := range sends {
 		p, ok1 := tr.processing[s.id]
@@ -132,10 +133,10 @@ func (b *bench) pacedOnce(ctx context.Context) error {
 	}
 	tr.mu.Unlock()
 	span := sends[n-1].at.Sub(sends[0].at)
-	b.res.add("paced.start.p50", toStart.pms(50))
-	b.res.add("paced.start.p99", toStart.pms(99))
-	b.res.add("paced.result.p50", toResult.pms(50))
-	b.res.add("paced.result.p99", toResult.pms(99))
+	b.res.add("paced.start.p50", toStart.PMs(50))
+	b.res.add("paced.start.p99", toStart.PMs(99))
+	b.res.add("paced.result.p50", toResult.PMs(50))
+	b.res.add("paced.result.p99", toResult.PMs(99))
 	b.res.add("paced.rate", float64(n-1)/span.Seconds())
 	b.logf("  paced: %d tasks over %v; %d read back with GET, all success", n, span.Round(time.Millisecond), checked.Load())
 	return nil
