@@ -82,27 +82,11 @@ func (b *bench) pacedOnce(ctx context.Context) error {
 		err error
 	}
 	sends := make([]sent, n)
-	jobs := make(chan int, pacedCreators)
-	var cwg sync.WaitGroup
-	for range pacedCreators {
-		cwg.Go(func() {
-			for i := range jobs {
-				at := time.Now()
-				id, err := bh.client.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{RetainFor: host.RetainForever})
-				sends[i] = sent{id: id, at: at, err: err}
-			}
-		})
-	}
-	tick := time.NewTicker(time.Second / time.Duration(b.cfg.pacedRate))
-	for i := range n {
-		if i > 0 {
-			<-tick.C
-		}
-		jobs <- i
-	}
-	tick.Stop()
-	close(jobs)
-	cwg.Wait()
+	measure.Paced(n, b.cfg.pacedRate, pacedCreators, func(i int) {
+		at := time.Now()
+		id, err := bh.client.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{RetainFor: host.RetainForever})
+		sends[i] = sent{id: id, at: at, err: err}
+	})
 	waitErr := tr.wait(ctx, time.Minute)
 	bh.cur.Store(nil)
 	close(verify)

@@ -86,3 +86,29 @@ func ClosedLoop(n int, d, every time.Duration, op func(g, i int) error) (float64
 	}
 	return float64(len(all)) / elapsed.Seconds(), all, nil
 }
+
+// Paced calls op(0), op(1), … op(n-1) at rate calls a second, the first
+// at once: a ticker hands each index to one of senders goroutines, so
+// that one slow call does not hold back the next tick. It returns when
+// every call has returned.
+func Paced(n, rate, senders int, op func(i int)) {
+	jobs := make(chan int, senders)
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			for i := range jobs {
+				op(i)
+			}
+		})
+	}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	for i := range n {
+		if i > 0 {
+			<-tick.C
+		}
+		jobs <- i
+	}
+	tick.Stop()
+	close(jobs)
+	wg.Wait()
+}

@@ -56,3 +56,17 @@ func TestClosedLoop(t *testing.T) {
 	})
 	require.ErrorIs(t, err, boom, "an error ends the loop and is returned")
 }
+
+func TestPaced(t *testing.T) {
+	t.Parallel()
+	const n, rate = 20, 1000
+	var at [n]time.Time
+	var calls atomic.Int64
+	t0 := time.Now()
+	Paced(n, rate, 3, func(i int) {
+		calls.Add(1)
+		at[i] = time.Now()
+	})
+	require.Equal(t, int64(n), calls.Load(), "each index once")
+	require.GreaterOrEqual(t, at[n-1].Sub(t0), (n-2)*time.Second/rate, "the calls are spread at the rate, not sent at once")
+}
