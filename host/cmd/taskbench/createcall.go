@@ -13,10 +13,11 @@ import (
 // createClients is how many clients call POST /v1/tasks at once.
 const createClients = 8
 
-// createCall runs the create-call scenario cfg.runs times.
-func (b *bench) createCall(ctx context.Context) error {
+// createCall runs the create-call scenario cfg.runs times on the
+// backend.
+func (b *bench) createCall(ctx context.Context, be *backend) error {
 	for run := range b.cfg.runs {
-		if err := b.createCallOnce(ctx); err != nil {
+		if err := b.createCallOnce(ctx, be); err != nil {
 			return fmt.Errorf("run %d: %w", run+1, err)
 		}
 	}
@@ -27,8 +28,8 @@ func (b *bench) createCall(ctx context.Context) error {
 // handler, so that nothing but the API and the store is at work: with
 // createClients clients in a loop for cfg.createDur (latency and
 // throughput), then with one client for half that (latency).
-func (b *bench) createCallOnce(ctx context.Context) error {
-	bh, err := b.newHost(ctx, hostConfig{})
+func (b *bench) createCallOnce(ctx context.Context, be *backend) error {
+	bh, err := b.newHost(ctx, hostConfig{Backend: be})
 	if err != nil {
 		return err
 	}
@@ -41,15 +42,15 @@ func (b *bench) createCallOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.res.add("create.c8.p50", lat.PMs(50))
-	b.res.add("create.c8.p99", lat.PMs(99))
-	b.res.add("create.c8.rate", rate)
+	b.res.add(be.key("create.c8.p50"), lat.PMs(50))
+	b.res.add(be.key("create.c8.p99"), lat.PMs(99))
+	b.res.add(be.key("create.c8.rate"), rate)
 	_, lat1, err := createLoop(ctx, bh, 1, b.cfg.createDur/2)
 	if err != nil {
 		return err
 	}
-	b.res.add("create.c1.p50", lat1.PMs(50))
-	b.res.add("create.c1.p99", lat1.PMs(99))
+	b.res.add(be.key("create.c1.p50"), lat1.PMs(50))
+	b.res.add(be.key("create.c1.p99"), lat1.PMs(99))
 	return nil
 }
 

@@ -244,7 +244,11 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 func (b *bench) runAll(ctx context.Context) bool {
 	steps := map[string]func(context.Context) error{
 		"raw-echo": b.rawEchoBaseline, "raw-badger": b.rawBadgerBaseline, "raw-spawn": b.rawSpawnBaseline,
-		"bulk": b.bulk, "paced": b.paced, "coldstart": b.coldStart, "create": b.createCall, "scale": b.scale,
+		"bulk":      func(ctx context.Context) error { return b.bulk(ctx, b.badger()) },
+		"paced":     func(ctx context.Context) error { return b.paced(ctx, b.badger()) },
+		"coldstart": b.coldStart,
+		"create":    func(ctx context.Context) error { return b.createCall(ctx, b.badger()) },
+		"scale":     b.scale,
 	}
 	mode := "full"
 	if b.cfg.short {

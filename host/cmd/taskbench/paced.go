@@ -21,10 +21,10 @@ const pacedCreators = 4
 // success callback.
 const verifyEvery = 16
 
-// paced runs the paced scenario cfg.slowRuns times.
-func (b *bench) paced(ctx context.Context) error {
+// paced runs the paced scenario cfg.slowRuns times on the backend.
+func (b *bench) paced(ctx context.Context, be *backend) error {
 	for run := range b.cfg.slowRuns {
-		if err := b.pacedOnce(ctx); err != nil {
+		if err := b.pacedOnce(ctx, be); err != nil {
 			return fmt.Errorf("run %d: %w", run+1, err)
 		}
 	}
@@ -38,8 +38,8 @@ func (b *bench) paced(ctx context.Context) error {
 // result is stored). Tasks are retained so that their results can be read
 // back: one in verifyEvery is fetched with GET once its success is
 // reported and must show it.
-func (b *bench) pacedOnce(ctx context.Context) error {
-	bh, err := b.newHost(ctx, hostConfig{Handler: true})
+func (b *bench) pacedOnce(ctx context.Context, be *backend) error {
+	bh, err := b.newHost(ctx, hostConfig{Handler: true, Backend: be})
 	if err != nil {
 		return err
 	}
@@ -117,11 +117,11 @@ func (b *bench) pacedOnce(ctx context.Context) error {
 	}
 	tr.mu.Unlock()
 	span := sends[n-1].at.Sub(sends[0].at)
-	b.res.add("paced.start.p50", toStart.PMs(50))
-	b.res.add("paced.start.p99", toStart.PMs(99))
-	b.res.add("paced.result.p50", toResult.PMs(50))
-	b.res.add("paced.result.p99", toResult.PMs(99))
-	b.res.add("paced.rate", float64(n-1)/span.Seconds())
+	b.res.add(be.key("paced.start.p50"), toStart.PMs(50))
+	b.res.add(be.key("paced.start.p99"), toStart.PMs(99))
+	b.res.add(be.key("paced.result.p50"), toResult.PMs(50))
+	b.res.add(be.key("paced.result.p99"), toResult.PMs(99))
+	b.res.add(be.key("paced.rate"), float64(n-1)/span.Seconds())
 	b.logf("  paced: %d tasks over %v; %d read back with GET, all success", n, span.Round(time.Millisecond), checked.Load())
 	return nil
 }
