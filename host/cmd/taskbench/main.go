@@ -7,7 +7,7 @@
 // baseline and whether the median meets the target. Progress and details
 // go to stderr.
 //
-//	go run ./host/cmd/taskbench [-short] [-runs N] [-scenarios bulk,paced] [-json FILE] [-cpuprofile DIR]
+//	go run ./host/cmd/taskbench [-short] [-runs N] [-scenarios bulk,paced] [-json FILE] [-cpuprofile DIR] [-database-url URL]
 //
 // (`make bench`, `make bench-short`.) The host runs inside this process,
 // so the scale scenario's RSS is this process's: scale runs last, after
@@ -15,11 +15,19 @@
 // idle machine: it prints the load average at the start of each scenario
 // and warns when the machine is busy.
 //
+// The river scenario runs the bulk, paced and create-call scenarios on
+// River against PostgreSQL ($TASKHOST_TEST_DATABASE_URL or -database-url,
+// else the local test server), through the riverpeer program beside this
+// one, a module of its own so that taskhost's module never depends on
+// River; without a database that answers it is skipped with a line saying
+// why.
+//
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -50,6 +58,8 @@ type config struct {
 	scenarios  []string
 	jsonPath   string
 	profileDir string
+	// databaseURL is the PostgreSQL the River peer runs on.
+	databaseURL string
 
 	echoDur      time.Duration
 	badgerDur    time.Duration
@@ -71,7 +81,7 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "scale"}
 }
 
 func baselinesOf(s string) []string {
@@ -100,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scalePending := fs.Int("scale-pending", 0, "of which pending of the dispatched type (default 100,000; 10,000 with -short)")
 	scaleBatch := fs.Int("scale-batch", 2000, "tasks per create while loading the scale data set")
 	scaleLoaders := fs.Int("scale-loaders", 4, "goroutines creating batches while loading the scale data set")
+	// No default value shown: the environment's URL may hold a password.
+	dbURL := fs.String("database-url", "", "PostgreSQL for the river scenario (default: $TASKHOST_TEST_DATABASE_URL, else "+defaultDatabaseURL+"); skipped when none answers")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: taskbench [flags]\nscenarios: %s\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
@@ -115,7 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	cfg := config{
 		short: *short, runs: *runs, slowRuns: *runs, plugin: *plugin, jsonPath: *jsonPath, profileDir: *profile,
-		echoDur: 2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
+		databaseURL: cmp.Or(*dbURL, os.Getenv("TASKHOST_TEST_DATABASE_URL"), defaultDatabaseURL),
+		echoDur:     2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
 		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100,
 		pacedRate: 200, pacedDur: 10 * time.Second, createDur: 3 * time.Second,
 		scaleTasks: 1_000_000, scalePending: 100_000, scaleBatch: *scaleBatch, scaleLoaders: *scaleLoaders, queryReps: 7,
@@ -248,6 +261,7 @@ func (b *bench) runAll(ctx context.Context) bool {
 		"paced":     func(ctx context.Context) error { return b.paced(ctx, b.badger()) },
 		"coldstart": b.coldStart,
 		"create":    func(ctx context.Context) error { return b.createCall(ctx, b.badger()) },
+		"river":     b.river,
 		"scale":     b.scale,
 	}
 	mode := "full"
@@ -365,6 +379,9 @@ func (b *bench) report(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "\nload average at the start of each scenario: %s\n", strings.Join(loads, ", "))
+	if line := b.res.riverLine(); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	if b.cfg.jsonPath == "" {
 		return nil
 	}
