@@ -76,24 +76,19 @@ func (b *bench) pacedOnce(ctx context.Context, be *backend) error {
 		}
 	})
 
-	type sent struct {
-		id  string
-		at  time.Time
-		err error
-	}
-	sends := make([]sent, n)
+	sends := make([]measure.Sent[string], n)
 	measure.Paced(n, b.cfg.pacedRate, pacedCreators, func(i int) {
 		at := time.Now()
 		id, err := bh.client.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{RetainFor: host.RetainForever})
-		sends[i] = sent{id: id, at: at, err: err}
+		sends[i] = measure.Sent[string]{Key: id, At: at, Err: err}
 	})
 	waitErr := tr.wait(ctx, time.Minute)
 	bh.cur.Store(nil)
 	close(verify)
 	vwg.Wait()
 	for _, s := range sends {
-		if s.err != nil {
-			return fmt.Errorf("create: %w", s.err)
+		if s.Err != nil {
+			return fmt.Errorf("create: %w", s.Err)
 		}
 	}
 	if waitErr != nil {
@@ -103,20 +98,17 @@ func (b *bench) pacedOnce(ctx context.Context, be *backend) error {
 		return fmt.Errorf("%d of %d read-backs wrong, first: %v", bad.Load(), checked.Load(), firstBad.Load())
 	}
 
-	var toStart, toResult measure.Latencies
 	tr.mu.Lock()
-	for _, s := range sends {
-		p, ok1 := tr.processing[s.id]
-		r, ok2 := tr.success[s.id]
-		if !ok1 || !ok2 {
-			tr.mu.Unlock()
-			return fmt.Errorf("task %s: no processing or success callback", s.id)
-		}
-		toStart = append(toStart, p.Sub(s.at))
-		toResult = append(toResult, r.Sub(s.at))
-	}
+	toStart, noStart, ok1 := measure.Until(sends, tr.processing)
+	toResult, noResult, ok2 := measure.Until(sends, tr.success)
 	tr.mu.Unlock()
-	span := sends[n-1].at.Sub(sends[0].at)
+	if !ok1 {
+		return fmt.Errorf("task %s: no processing callback", noStart)
+	}
+	if !ok2 {
+		return fmt.Errorf("task %s: no success callback", noResult)
+	}
+	span := sends[n-1].At.Sub(sends[0].At)
 	b.res.add(be.key("paced.start.p50"), toStart.PMs(50))
 	b.res.add(be.key("paced.start.p99"), toStart.PMs(99))
 	b.res.add(be.key("paced.result.p50"), toResult.PMs(50))

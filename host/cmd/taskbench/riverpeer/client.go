@@ -200,6 +200,24 @@ func (rc *riverClient) insertMany(ctx context.Context, n, batch int) error {
 	return nil
 }
 
+// freshClient empties the job table, so that each run starts as on a
+// fresh store, and starts a warm client for a phase of up to backlog
+// jobs.
+func (p *peer) freshClient(ctx context.Context, backlog int) (*riverClient, error) {
+	if err := p.truncate(ctx); err != nil {
+		return nil, err
+	}
+	rc, err := p.startClient(ctx, backlog)
+	if err != nil {
+		return nil, err
+	}
+	if err := rc.warm(ctx, p.cfg.workers); err != nil {
+		rc.stop()
+		return nil, err
+	}
+	return rc, nil
+}
+
 // warm runs a few batches of jobs through the client, so that its
 // connections and statements are ready before a measurement.
 func (rc *riverClient) warm(ctx context.Context, workers int) error {

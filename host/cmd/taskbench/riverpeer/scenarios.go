@@ -46,17 +46,11 @@ func (p *peer) bulk(ctx context.Context) error {
 // client's queue is paused, then resumes it and lets it run them all.
 func (p *peer) bulkBacklog(ctx context.Context) error {
 	n := p.cfg.bulkJobs
-	if err := p.truncate(ctx); err != nil {
-		return err
-	}
-	rc, err := p.startClient(ctx, n)
+	rc, err := p.freshClient(ctx, n)
 	if err != nil {
 		return err
 	}
 	defer rc.stop()
-	if err := rc.warm(ctx, p.cfg.workers); err != nil {
-		return err
-	}
 	if err := rc.c.QueuePause(ctx, river.QueueDefault, nil); err != nil {
 		return fmt.Errorf("pause: %w", err)
 	}
@@ -96,17 +90,11 @@ func (p *peer) bulkBacklog(ctx context.Context) error {
 // from one goroutine while the warm client runs them.
 func (p *peer) bulkOverlap(ctx context.Context) error {
 	n := p.cfg.bulkJobs
-	if err := p.truncate(ctx); err != nil {
-		return err
-	}
-	rc, err := p.startClient(ctx, n)
+	rc, err := p.freshClient(ctx, n)
 	if err != nil {
 		return err
 	}
 	defer rc.stop()
-	if err := rc.warm(ctx, p.cfg.workers); err != nil {
-		return err
-	}
 	tr := rc.track(n, false)
 	start := time.Now()
 	if err := rc.insertMany(ctx, n, p.cfg.overlapBatch); err != nil {
@@ -139,55 +127,40 @@ func (p *peer) paced(ctx context.Context) error {
 // has recorded it completed).
 func (p *peer) pacedOnce(ctx context.Context) error {
 	n := int(float64(p.cfg.pacedRate) * p.cfg.pacedDur.Seconds())
-	if err := p.truncate(ctx); err != nil {
-		return err
-	}
-	rc, err := p.startClient(ctx, n)
+	rc, err := p.freshClient(ctx, n)
 	if err != nil {
 		return err
 	}
 	defer rc.stop()
-	if err := rc.warm(ctx, p.cfg.workers); err != nil {
-		return err
-	}
 	tr := rc.track(n, true)
-	type sent struct {
-		id  int64
-		at  time.Time
-		err error
-	}
-	sends := make([]sent, n)
+	sends := make([]measure.Sent[int64], n)
 	measure.Paced(n, p.cfg.pacedRate, pacedInserters, func(i int) {
 		at := time.Now()
 		res, err := rc.c.Insert(ctx, noopArgs{N: 1}, nil)
-		s := sent{at: at, err: err}
+		sends[i] = measure.Sent[int64]{At: at, Err: err}
 		if err == nil {
-			s.id = res.Job.ID
+			sends[i].Key = res.Job.ID
 		}
-		sends[i] = s
 	})
 	for _, s := range sends {
-		if s.err != nil {
-			return fmt.Errorf("insert: %w", s.err)
+		if s.Err != nil {
+			return fmt.Errorf("insert: %w", s.Err)
 		}
 	}
 	if err := tr.wait(ctx, time.Minute); err != nil {
 		return err
 	}
-	var toStart, toDone measure.Latencies
 	tr.mu.Lock()
-	for _, s := range sends {
-		st, ok1 := tr.startAt[s.id]
-		dn, ok2 := tr.doneAt[s.id]
-		if !ok1 || !ok2 {
-			tr.mu.Unlock()
-			return fmt.Errorf("job %d: no start or no completion seen", s.id)
-		}
-		toStart = append(toStart, st.Sub(s.at))
-		toDone = append(toDone, dn.Sub(s.at))
-	}
+	toStart, noStart, ok1 := measure.Until(sends, tr.startAt)
+	toDone, noDone, ok2 := measure.Until(sends, tr.doneAt)
 	tr.mu.Unlock()
-	span := sends[n-1].at.Sub(sends[0].at)
+	if !ok1 {
+		return fmt.Errorf("job %d: its worker never started it", noStart)
+	}
+	if !ok2 {
+		return fmt.Errorf("job %d: no completion event", noDone)
+	}
+	span := sends[n-1].At.Sub(sends[0].At)
 	p.figs.add("paced.start.p50", "ms", toStart.PMs(50))
 	p.figs.add("paced.start.p99", "ms", toStart.PMs(99))
 	p.figs.add("paced.result.p50", "ms", toDone.PMs(50))

@@ -112,3 +112,26 @@ func Paced(n, rate, senders int, op func(i int)) {
 	close(jobs)
 	wg.Wait()
 }
+
+// Sent is one paced call: when it was sent, the key it made (a task or
+// job id) and its error.
+type Sent[K comparable] struct {
+	Key K
+	At  time.Time
+	Err error
+}
+
+// Until is, for each sent call in order, the time from its At to
+// ends[Key]. ok is false, with the first key ends lacks, when ends lacks
+// one.
+func Until[K comparable](sent []Sent[K], ends map[K]time.Time) (l Latencies, missing K, ok bool) {
+	l = make(Latencies, 0, len(sent))
+	for _, s := range sent {
+		end, found := ends[s.Key]
+		if !found {
+			return nil, s.Key, false
+		}
+		l = append(l, end.Sub(s.At))
+	}
+	return l, missing, true
+}

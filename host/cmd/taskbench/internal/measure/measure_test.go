@@ -70,3 +70,15 @@ func TestPaced(t *testing.T) {
 	require.Equal(t, int64(n), calls.Load(), "each index once")
 	require.GreaterOrEqual(t, at[n-1].Sub(t0), (n-2)*time.Second/rate, "the calls are spread at the rate, not sent at once")
 }
+
+func TestUntil(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	sent := []Sent[string]{{Key: "a", At: t0}, {Key: "b", At: t0.Add(time.Millisecond)}}
+	l, _, ok := Until(sent, map[string]time.Time{"a": t0.Add(3 * time.Millisecond), "b": t0.Add(2 * time.Millisecond), "c": t0})
+	require.True(t, ok)
+	require.Equal(t, Latencies{3 * time.Millisecond, time.Millisecond}, l, "in the order sent, each from its own send")
+	_, missing, ok := Until(sent, map[string]time.Time{"a": t0})
+	require.False(t, ok)
+	require.Equal(t, "b", missing)
+}
