@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/taskhost/taskhost/host/cmd/taskbench/internal/measure"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -75,7 +76,7 @@ const echoPayload = `{"n":1}`
 // rawEcho runs callers goroutines for d, caller i calling echo on process
 // i % procs in a loop, one call every `every` (back to back when 0), and
 // returns calls per second and every round trip.
-func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d, every time.Duration) (float64, latencies, error) {
+func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d, every time.Duration) (float64, measure.Latencies, error) {
 	ws := make([]*rawWorker, 0, procs)
 	defer func() {
 		var wg sync.WaitGroup
@@ -94,7 +95,7 @@ func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d,
 		}
 		ws = append(ws, w)
 	}
-	return closedLoop(callers, d, every, func(c, i int) error {
+	return measure.ClosedLoop(callers, d, every, func(c, i int) error {
 		if err := ws[c%procs].invoke(ctx, uint64(i)+2, "echo", []byte(echoPayload)); err != nil {
 			return fmt.Errorf("raw echo: %w", err)
 		}
@@ -105,8 +106,8 @@ func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d,
 // rawColdStart spawns n workers one after the other and returns, for
 // each, the time from plugin.NewClient to the first successful call of
 // initialise. Each is killed (untimed) before the next starts.
-func rawColdStart(ctx context.Context, path string, mtls bool, n int) (latencies, error) {
-	out := make(latencies, 0, n)
+func rawColdStart(ctx context.Context, path string, mtls bool, n int) (measure.Latencies, error) {
+	out := make(measure.Latencies, 0, n)
 	for range n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -205,7 +206,7 @@ func (g *groupCommit) stop() {
 // transaction and waiting for the group commit to cover it. It returns
 // durable commits per second and every commit's latency (transaction
 // start to sync acknowledged).
-func rawBadger(dir string, writers int, d time.Duration) (float64, latencies, error) {
+func rawBadger(dir string, writers int, d time.Duration) (float64, measure.Latencies, error) {
 	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(false).WithLogger(nil).WithMetricsEnabled(false))
 	if err != nil {
 		return 0, nil, fmt.Errorf("raw badger: %w", err)
@@ -219,7 +220,7 @@ func rawBadger(dir string, writers int, d time.Duration) (float64, latencies, er
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
-	return closedLoop(writers, d, 0, func(w, seq int) error {
+	return measure.ClosedLoop(writers, d, 0, func(w, seq int) error {
 		key := make([]byte, 16)
 		binary.BigEndian.PutUint64(key, uint64(w))
 		binary.BigEndian.PutUint64(key[8:], uint64(seq))

@@ -20,13 +20,13 @@ func echoTasks(n int) []host.NewTask {
 	return tasks
 }
 
-// bulk runs both bulk variants cfg.slowRuns times.
-func (b *bench) bulk(ctx context.Context) error {
+// bulk runs both bulk variants cfg.slowRuns times on the backend.
+func (b *bench) bulk(ctx context.Context, be *backend) error {
 	for run := range b.cfg.slowRuns {
-		if err := b.bulkBacklog(ctx); err != nil {
+		if err := b.bulkBacklog(ctx, be); err != nil {
 			return fmt.Errorf("backlog run %d: %w", run+1, err)
 		}
-		if err := b.bulkOverlap(ctx); err != nil {
+		if err := b.bulkOverlap(ctx, be); err != nil {
 			return fmt.Errorf("create-while-processing run %d: %w", run+1, err)
 		}
 	}
@@ -43,8 +43,8 @@ func (b *bench) bulk(ctx context.Context) error {
 // handler (a real host.Host, never started; its creates wake nobody), while
 // the engine with the warm workers sleeps (its safety-net poll is an hour
 // away). One task created on the warm engine then wakes its dispatcher.
-func (b *bench) bulkBacklog(ctx context.Context) error {
-	runner, err := b.newHost(ctx, hostConfig{Handler: true, TaskInterval: time.Hour, NoAPI: true})
+func (b *bench) bulkBacklog(ctx context.Context, be *backend) error {
+	runner, err := b.newHost(ctx, hostConfig{Handler: true, TaskInterval: time.Hour, NoAPI: true, Backend: be})
 	if err != nil {
 		return err
 	}
@@ -80,17 +80,17 @@ func (b *bench) bulkBacklog(ctx context.Context) error {
 	}
 	end := tr.lastDone()
 	b.logf("  backlog drain: on average %s", <-occ)
-	b.res.add("bulk.backlog.e2e", float64(n+1)/end.Sub(start).Seconds())
-	b.res.add("bulk.backlog.create", float64(n)/created.Sub(start).Seconds())
-	b.res.add("bulk.backlog.drain", float64(n+1)/end.Sub(created).Seconds())
+	b.res.add(be.key("bulk.backlog.e2e"), float64(n+1)/end.Sub(start).Seconds())
+	b.res.add(be.key("bulk.backlog.create"), float64(n)/created.Sub(start).Seconds())
+	b.res.add(be.key("bulk.backlog.drain"), float64(n+1)/end.Sub(created).Seconds())
 	b.logf("  backlog: %d tasks created in %v, all finished %v later", n, created.Sub(start).Round(time.Millisecond), end.Sub(created).Round(time.Millisecond))
 	return nil
 }
 
 // bulkOverlap creates cfg.bulkTasks echo tasks in batches of
 // cfg.overlapBatch from one goroutine while the warm host runs them.
-func (b *bench) bulkOverlap(ctx context.Context) error {
-	bh, err := b.newHost(ctx, hostConfig{Handler: true})
+func (b *bench) bulkOverlap(ctx context.Context, be *backend) error {
+	bh, err := b.newHost(ctx, hostConfig{Handler: true, Backend: be})
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (b *bench) bulkOverlap(ctx context.Context) error {
 		return err
 	}
 	end := tr.lastDone()
-	b.res.add("bulk.overlap.e2e", float64(n)/end.Sub(start).Seconds())
+	b.res.add(be.key("bulk.overlap.e2e"), float64(n)/end.Sub(start).Seconds())
 	b.logf("  create-while-processing: %d tasks created in %v (%d finished by then), all finished %v after the first create",
 		n, created.Sub(start).Round(time.Millisecond), doneByThen, end.Sub(start).Round(time.Millisecond))
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/taskhost/taskhost/host/cmd/taskbench/internal/measure"
 	"github.com/taskhost/taskhost/host/internal/pool"
 	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/shared"
@@ -46,7 +47,7 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 	if err != nil {
 		return err
 	}
-	var coldLat latencies
+	var coldLat measure.Latencies
 	for range b.cfg.spawns {
 		// The previous worker stops in the background; let it go, so
 		// that its exit does not share the CPU with the next spawn.
@@ -79,7 +80,7 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 		return err
 	}
 	defer warm.Close(context.Background())
-	var warmLat latencies
+	var warmLat measure.Latencies
 	for i := range warmCalls + 1 {
 		t0 := time.Now()
 		if _, err := warm.Call(ctx, req, nil); err != nil {
@@ -89,14 +90,14 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 			warmLat = append(warmLat, time.Since(t0))
 		}
 	}
-	warmP50 := warmLat.pms(50)
+	warmP50 := warmLat.PMs(50)
 	if !mtls {
-		b.res.add("cold.nomtls.spawn.p50", coldLat.pms(50)-warmP50)
+		b.res.add("cold.nomtls.spawn.p50", coldLat.PMs(50)-warmP50)
 		b.res.add("cold.nomtls.warm.p50", warmP50*1000)
 		return nil
 	}
-	b.res.add("cold.spawn.p50", coldLat.pms(50)-warmP50)
-	b.res.add("cold.spawn.p99", coldLat.pms(99)-warmP50)
+	b.res.add("cold.spawn.p50", coldLat.PMs(50)-warmP50)
+	b.res.add("cold.spawn.p99", coldLat.PMs(99)-warmP50)
 	b.res.add("cold.warm.p50", warmP50*1000)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/taskhost/taskhost/host"
 	"github.com/taskhost/taskhost/host/api"
+	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
 	"github.com/taskhost/taskhost/shared"
 )
@@ -28,29 +29,29 @@ type hostConfig struct {
 	HandlerType string
 	// TaskInterval is the host's safety-net poll; 0 means the default.
 	TaskInterval time.Duration
-	// Dir, when set, is an existing store directory to use (and keep);
-	// otherwise a fresh one is made and removed on close.
-	Dir string
-	// Store, when set, is an open store to use (and leave open).
-	Store *badgerstore.Store
+	// Backend opens the host's fresh store, closed and discarded with the
+	// host; nil means Badger in a fresh directory.
+	Backend *backend
+	// Store, when set, is an open store to use (and leave open) instead.
+	Store store.Store
 	// NoStart leaves the host not started.
 	NoStart bool
 	// NoAPI serves no HTTP API.
 	NoAPI bool
 }
 
-// benchHost is a host under test: a Badger store in a fresh directory,
-// the engine with the echo handler, and its HTTP API on a loopback port
-// with a client of it.
+// benchHost is a host under test: a fresh store (Badger unless the
+// backend says otherwise), the engine with the echo handler, and its HTTP
+// API on a loopback port with a client of it.
 type benchHost struct {
-	dir      string
-	ownDir   bool
-	st       *badgerstore.Store
-	ownStore bool
-	h        *host.Host
-	srv      *api.Server
-	hs       *http.Server
-	client   *api.Client
+	st store.Store
+	// closeStore closes and discards a store the host opened; nil for a
+	// store it was given.
+	closeStore func()
+	h          *host.Host
+	srv        *api.Server
+	hs         *http.Server
+	client     *api.Client
 	// transport is the client's, closed with the host.
 	transport *http.Transport
 	// cur receives the handler's state changes; swapped per phase.
@@ -60,6 +61,44 @@ type benchHost struct {
 // workers is the handler's and the system's worker cap.
 const workers = 8
 
+// backend is a store the bulk, paced and create-call scenarios run their
+// hosts on. Each scenario takes one, so that running it on another store
+// (pgstore in a fresh schema) is a matter of passing another backend, and
+// a spec in figureSpecs for each of its figures, keyed prefix + the
+// Badger figure's key.
+type backend struct {
+	// name says which store, in errors and logs.
+	name string
+	// prefix goes before each figure key: "" for Badger.
+	prefix string
+	// open returns a fresh, empty store for one host under test, and the
+	// function that closes and discards it.
+	open func(ctx context.Context) (store.Store, func(), error)
+}
+
+// key is the figure key k of this backend.
+func (be *backend) key(k string) string { return be.prefix + k }
+
+// badger is the default backend: Badger in a fresh directory under the
+// bench's root, removed on close.
+func (b *bench) badger() *backend {
+	return &backend{name: "badger", open: func(context.Context) (store.Store, func(), error) {
+		dir, err := b.tempDir("store-")
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := badgerstore.Open(dir, badgerstore.Options{})
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		return st, func() {
+			_ = st.Close()
+			_ = os.RemoveAll(dir)
+		}, nil
+	}}
+}
+
 func (b *bench) newHost(ctx context.Context, hc hostConfig) (bh *benchHost, err error) {
 	bh = &benchHost{}
 	defer func() {
@@ -67,22 +106,14 @@ func (b *bench) newHost(ctx context.Context, hc hostConfig) (bh *benchHost, err 
 			bh.close()
 		}
 	}()
-	switch {
-	case hc.Store != nil:
-		bh.st = hc.Store
-	case hc.Dir != "":
-		bh.dir = hc.Dir
-	default:
-		if bh.dir, err = b.tempDir("store-"); err != nil {
-			return nil, err
+	if bh.st = hc.Store; bh.st == nil {
+		be := hc.Backend
+		if be == nil {
+			be = b.badger()
 		}
-		bh.ownDir = true
-	}
-	if bh.st == nil {
-		if bh.st, err = badgerstore.Open(bh.dir, badgerstore.Options{}); err != nil {
-			return nil, err
+		if bh.st, bh.closeStore, err = be.open(ctx); err != nil {
+			return nil, fmt.Errorf("open the %s store: %w", be.name, err)
 		}
-		bh.ownStore = true
 	}
 	bh.h, err = host.New(bh.st, host.Options{SystemWorkerCount: workers, TaskInterval: hc.TaskInterval})
 	if err != nil {
@@ -132,8 +163,8 @@ func (bh *benchHost) serve() error {
 	return err
 }
 
-// close stops the host (its workers exit), the API, the store, and
-// removes the directory it made.
+// close stops the host (its workers exit) and the API, and closes and
+// discards the store it opened.
 func (bh *benchHost) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -146,11 +177,8 @@ func (bh *benchHost) close() {
 	if bh.transport != nil {
 		bh.transport.CloseIdleConnections()
 	}
-	if bh.st != nil && bh.ownStore {
-		_ = bh.st.Close()
-	}
-	if bh.ownDir {
-		_ = os.RemoveAll(bh.dir)
+	if bh.closeStore != nil {
+		bh.closeStore()
 	}
 }
 

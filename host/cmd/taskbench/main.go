@@ -7,7 +7,7 @@
 // baseline and whether the median meets the target. Progress and details
 // go to stderr.
 //
-//	go run ./host/cmd/taskbench [-short] [-runs N] [-scenarios bulk,paced] [-json FILE] [-cpuprofile DIR]
+//	go run ./host/cmd/taskbench [-short] [-runs N] [-scenarios bulk,paced] [-json FILE] [-cpuprofile DIR] [-database-url URL]
 //
 // (`make bench`, `make bench-short`.) The host runs inside this process,
 // so the scale scenario's RSS is this process's: scale runs last, after
@@ -15,11 +15,19 @@
 // idle machine: it prints the load average at the start of each scenario
 // and warns when the machine is busy.
 //
+// The river scenario runs the bulk, paced and create-call scenarios on
+// River against PostgreSQL ($TASKHOST_TEST_DATABASE_URL or -database-url,
+// else the local test server), through the riverpeer program beside this
+// one, a module of its own so that taskhost's module never depends on
+// River; without a database that answers it is skipped with a line saying
+// why.
+//
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -50,6 +58,8 @@ type config struct {
 	scenarios  []string
 	jsonPath   string
 	profileDir string
+	// databaseURL is the PostgreSQL the River peer runs on.
+	databaseURL string
 
 	echoDur      time.Duration
 	badgerDur    time.Duration
@@ -71,7 +81,7 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "scale"}
 }
 
 func baselinesOf(s string) []string {
@@ -100,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scalePending := fs.Int("scale-pending", 0, "of which pending of the dispatched type (default 100,000; 10,000 with -short)")
 	scaleBatch := fs.Int("scale-batch", 2000, "tasks per create while loading the scale data set")
 	scaleLoaders := fs.Int("scale-loaders", 4, "goroutines creating batches while loading the scale data set")
+	// No default value shown: the environment's URL may hold a password.
+	dbURL := fs.String("database-url", "", "PostgreSQL for the river scenario (default: $TASKHOST_TEST_DATABASE_URL, else "+defaultDatabaseURL+"); skipped when none answers")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: taskbench [flags]\nscenarios: %s\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
@@ -115,7 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	cfg := config{
 		short: *short, runs: *runs, slowRuns: *runs, plugin: *plugin, jsonPath: *jsonPath, profileDir: *profile,
-		echoDur: 2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
+		databaseURL: cmp.Or(*dbURL, os.Getenv("TASKHOST_TEST_DATABASE_URL"), defaultDatabaseURL),
+		echoDur:     2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
 		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100,
 		pacedRate: 200, pacedDur: 10 * time.Second, createDur: 3 * time.Second,
 		scaleTasks: 1_000_000, scalePending: 100_000, scaleBatch: *scaleBatch, scaleLoaders: *scaleLoaders, queryReps: 7,
@@ -244,7 +257,12 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 func (b *bench) runAll(ctx context.Context) bool {
 	steps := map[string]func(context.Context) error{
 		"raw-echo": b.rawEchoBaseline, "raw-badger": b.rawBadgerBaseline, "raw-spawn": b.rawSpawnBaseline,
-		"bulk": b.bulk, "paced": b.paced, "coldstart": b.coldStart, "create": b.createCall, "scale": b.scale,
+		"bulk":      func(ctx context.Context) error { return b.bulk(ctx, b.badger()) },
+		"paced":     func(ctx context.Context) error { return b.paced(ctx, b.badger()) },
+		"coldstart": b.coldStart,
+		"create":    func(ctx context.Context) error { return b.createCall(ctx, b.badger()) },
+		"river":     b.river,
+		"scale":     b.scale,
 	}
 	mode := "full"
 	if b.cfg.short {
@@ -361,6 +379,9 @@ func (b *bench) report(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "\nload average at the start of each scenario: %s\n", strings.Join(loads, ", "))
+	if line := b.res.riverLine(); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	if b.cfg.jsonPath == "" {
 		return nil
 	}
@@ -379,19 +400,19 @@ func (b *bench) rawEchoBaseline(ctx context.Context) error {
 			return err
 		}
 		b.res.add("raw.echo8.rate", rate)
-		b.res.add("raw.echo8.p50", lat.pus(50))
+		b.res.add("raw.echo8.p50", lat.PUs(50))
 		_, lat1, err := rawEcho(ctx, b.plugin, false, 1, 1, b.cfg.echoDur/2, 0)
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.echo1.p50", lat1.pus(50))
+		b.res.add("raw.echo1.p50", lat1.PUs(50))
 		// The paced scenario's calls find their worker idle: a round trip
 		// that starts with both processes asleep, as the pool runs it.
 		_, latIdle, err := rawEcho(ctx, b.plugin, true, 1, 1, b.cfg.echoDur, time.Second/time.Duration(b.cfg.pacedRate))
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.echo1idle.p50", latIdle.pus(50))
+		b.res.add("raw.echo1idle.p50", latIdle.PUs(50))
 		// The pool turns go-plugin's AutoMTLS on by default: what that
 		// alone costs.
 		rate, _, err = rawEcho(ctx, b.plugin, true, workers, workers, b.cfg.echoDur/2, 0)
@@ -419,7 +440,7 @@ func (b *bench) rawBadgerBaseline(ctx context.Context) error {
 			}
 			b.res.add(fmt.Sprintf("raw.badger%d.rate", writers), rate)
 			if writers != 64 {
-				b.res.add(fmt.Sprintf("raw.badger%d.p50", writers), lat.pms(50))
+				b.res.add(fmt.Sprintf("raw.badger%d.p50", writers), lat.PMs(50))
 			}
 		}
 	}
@@ -432,13 +453,13 @@ func (b *bench) rawSpawnBaseline(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.spawn.p50", lat.pms(50))
-		b.res.add("raw.spawn.p99", lat.pms(99))
+		b.res.add("raw.spawn.p50", lat.PMs(50))
+		b.res.add("raw.spawn.p99", lat.PMs(99))
 		lat, err = rawColdStart(ctx, b.plugin, true, b.cfg.spawns)
 		if err != nil {
 			return err
 		}
-		b.res.add("raw.spawnmtls.p50", lat.pms(50))
+		b.res.add("raw.spawnmtls.p50", lat.PMs(50))
 	}
 	return nil
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host/store"
 )
 
 // smoke runs the named scenarios at a toy size and checks that each of
@@ -62,4 +66,45 @@ func TestSmokeAll(t *testing.T) {
 		t.Skip("set TASKBENCH_SMOKE=1 to run every scenario at a toy size (tens of seconds)")
 	}
 	smoke(t, "", strings.Join(scenarioNames(), ","))
+}
+
+// TestCreateCallOnAnotherBackend runs the create-call scenario on a
+// backend other than Badger's default, as the pgstore scenarios will: each
+// host opens a store through the backend and closes it, and the figures
+// are filed under the backend's prefix.
+func TestCreateCallOnAnotherBackend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real host for about a second")
+	}
+	cfg, err := parseFlags([]string{"-short", "-runs", "1", "-no-baselines", "-scenarios", "create", "-plugin", "no-plugin-needed"}, io.Discard)
+	require.NoError(t, err)
+	cfg.createDur = 200 * time.Millisecond
+	var log strings.Builder
+	b, err := newBench(cfg, &log)
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(b.root) })
+	var alt []spec
+	for _, s := range figureSpecs(cfg.bulkTasks, cfg.scaleTasks, cfg.scalePending) {
+		if strings.HasPrefix(s.Key, "create.") {
+			s.Key, s.Scenario = "alt."+s.Key, "create call (alt)"
+			alt = append(alt, s)
+		}
+	}
+	b.res = newResults(alt)
+	var opened, closed atomic.Int64
+	be := &backend{name: "alt", prefix: "alt.", open: func(ctx context.Context) (store.Store, func(), error) {
+		st, closeStore, err := b.badger().open(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		opened.Add(1)
+		return st, func() { closed.Add(1); closeStore() }, nil
+	}}
+	require.NoError(t, b.createCall(t.Context(), be), log.String())
+	require.Equal(t, int64(1), opened.Load(), "one host, one store")
+	require.Equal(t, opened.Load(), closed.Load(), "closed with its host")
+	require.NotEmpty(t, b.res.figs)
+	for _, f := range b.res.figs {
+		require.Len(t, f.Samples, 1, f.Key)
+	}
 }

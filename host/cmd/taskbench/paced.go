@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/cmd/taskbench/internal/measure"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -20,10 +21,10 @@ const pacedCreators = 4
 // success callback.
 const verifyEvery = 16
 
-// paced runs the paced scenario cfg.slowRuns times.
-func (b *bench) paced(ctx context.Context) error {
+// paced runs the paced scenario cfg.slowRuns times on the backend.
+func (b *bench) paced(ctx context.Context, be *backend) error {
 	for run := range b.cfg.slowRuns {
-		if err := b.pacedOnce(ctx); err != nil {
+		if err := b.pacedOnce(ctx, be); err != nil {
 			return fmt.Errorf("run %d: %w", run+1, err)
 		}
 	}
@@ -37,8 +38,8 @@ func (b *bench) paced(ctx context.Context) error {
 // result is stored). Tasks are retained so that their results can be read
 // back: one in verifyEvery is fetched with GET once its success is
 // reported and must show it.
-func (b *bench) pacedOnce(ctx context.Context) error {
-	bh, err := b.newHost(ctx, hostConfig{Handler: true})
+func (b *bench) pacedOnce(ctx context.Context, be *backend) error {
+	bh, err := b.newHost(ctx, hostConfig{Handler: true, Backend: be})
 	if err != nil {
 		return err
 	}
@@ -75,40 +76,19 @@ func (b *bench) pacedOnce(ctx context.Context) error {
 		}
 	})
 
-	type sent struct {
-		id  string
-		at  time.Time
-		err error
-	}
-	sends := make([]sent, n)
-	jobs := make(chan int, pacedCreators)
-	var cwg sync.WaitGroup
-	for range pacedCreators {
-		cwg.Go(func() {
-			for i := range jobs {
-				at := time.Now()
-				id, err := bh.client.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{RetainFor: host.RetainForever})
-				sends[i] = sent{id: id, at: at, err: err}
-			}
-		})
-	}
-	tick := time.NewTicker(time.Second / time.Duration(b.cfg.pacedRate))
-	for i := range n {
-		if i > 0 {
-			<-tick.C
-		}
-		jobs <- i
-	}
-	tick.Stop()
-	close(jobs)
-	cwg.Wait()
+	sends := make([]measure.Sent[string], n)
+	measure.Paced(n, b.cfg.pacedRate, pacedCreators, func(i int) {
+		at := time.Now()
+		id, err := bh.client.Create(ctx, echoType, json.RawMessage(echoPayload), host.CreateOptions{RetainFor: host.RetainForever})
+		sends[i] = measure.Sent[string]{Key: id, At: at, Err: err}
+	})
 	waitErr := tr.wait(ctx, time.Minute)
 	bh.cur.Store(nil)
 	close(verify)
 	vwg.Wait()
 	for _, s := range sends {
-		if s.err != nil {
-			return fmt.Errorf("create: %w", s.err)
+		if s.Err != nil {
+			return fmt.Errorf("create: %w", s.Err)
 		}
 	}
 	if waitErr != nil {
@@ -118,25 +98,22 @@ func (b *bench) pacedOnce(ctx context.Context) error {
 		return fmt.Errorf("%d of %d read-backs wrong, first: %v", bad.Load(), checked.Load(), firstBad.Load())
 	}
 
-	var toStart, toResult latencies
 	tr.mu.Lock()
-	for _, s := range sends {
-		p, ok1 := tr.processing[s.id]
-		r, ok2 := tr.success[s.id]
-		if !ok1 || !ok2 {
-			tr.mu.Unlock()
-			return fmt.Errorf("task %s: no processing or success callback", s.id)
-		}
-		toStart = append(toStart, p.Sub(s.at))
-		toResult = append(toResult, r.Sub(s.at))
-	}
+	toStart, noStart, ok1 := measure.Until(sends, tr.processing)
+	toResult, noResult, ok2 := measure.Until(sends, tr.success)
 	tr.mu.Unlock()
-	span := sends[n-1].at.Sub(sends[0].at)
-	b.res.add("paced.start.p50", toStart.pms(50))
-	b.res.add("paced.start.p99", toStart.pms(99))
-	b.res.add("paced.result.p50", toResult.pms(50))
-	b.res.add("paced.result.p99", toResult.pms(99))
-	b.res.add("paced.rate", float64(n-1)/span.Seconds())
+	if !ok1 {
+		return fmt.Errorf("task %s: no processing callback", noStart)
+	}
+	if !ok2 {
+		return fmt.Errorf("task %s: no success callback", noResult)
+	}
+	span := sends[n-1].At.Sub(sends[0].At)
+	b.res.add(be.key("paced.start.p50"), toStart.PMs(50))
+	b.res.add(be.key("paced.start.p99"), toStart.PMs(99))
+	b.res.add(be.key("paced.result.p50"), toResult.PMs(50))
+	b.res.add(be.key("paced.result.p99"), toResult.PMs(99))
+	b.res.add(be.key("paced.rate"), float64(n-1)/span.Seconds())
 	b.logf("  paced: %d tasks over %v; %d read back with GET, all success", n, span.Round(time.Millisecond), checked.Load())
 	return nil
 }

@@ -2,40 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-func TestPercentile(t *testing.T) {
-	t.Parallel()
-	xs := []float64{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
-	for _, tc := range []struct {
-		p, want float64
-	}{
-		{0, 1}, {10, 1}, {11, 2}, {50, 5}, {51, 6}, {90, 9}, {99, 10}, {100, 10},
-	} {
-		require.Equal(t, tc.want, percentile(xs, tc.p), "p%v", tc.p)
-	}
-	require.Equal(t, []float64{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}, xs, "the input is left as it was")
-	require.Equal(t, 7.0, percentile([]float64{7}, 99))
-	require.True(t, math.IsNaN(percentile(nil, 50)))
-}
-
-func TestLatencies(t *testing.T) {
-	t.Parallel()
-	l := latencies{3 * time.Millisecond, time.Millisecond, 2 * time.Millisecond, 1500 * time.Microsecond}
-	require.InDelta(t, 1.5, l.pms(50), 1e-9)
-	require.InDelta(t, 3000, l.pus(99), 1e-9)
-}
 
 func TestSummarize(t *testing.T) {
 	t.Parallel()
@@ -168,27 +142,4 @@ func TestParseFlags(t *testing.T) {
 	require.Error(t, err)
 	_, err = parseFlags([]string{"-scale-tasks", "10", "-scale-pending", "10"}, &stderr)
 	require.Error(t, err)
-}
-
-func TestClosedLoop(t *testing.T) {
-	var calls [3]atomic.Int64
-	rate, lat, err := closedLoop(3, 20*time.Millisecond, 0, func(g, i int) error {
-		if int64(i) != calls[g].Add(1)-1 {
-			return fmt.Errorf("goroutine %d: call %d out of order", g, i)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	total := calls[0].Load() + calls[1].Load() + calls[2].Load()
-	require.Len(t, lat, int(total), "one latency per call")
-	require.Equal(t, rate == 0, total == 0)
-
-	boom := errors.New("boom")
-	_, _, err = closedLoop(2, time.Hour, 0, func(g, i int) error {
-		if i == 3 {
-			return boom
-		}
-		return nil
-	})
-	require.ErrorIs(t, err, boom, "an error ends the loop and is returned")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/cmd/taskbench/internal/measure"
 	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
 	"github.com/taskhost/taskhost/shared"
@@ -287,8 +288,8 @@ func queryCases() []queryCase {
 // cursor), cfg.queryReps times round-robin, and records the p50s.
 func (b *bench) scaleQueries(ctx context.Context, qh *benchHost) error {
 	cases := queryCases()
-	first := make([]latencies, len(cases))
-	next := make([]latencies, len(cases))
+	first := make([]measure.Latencies, len(cases))
+	next := make([]measure.Latencies, len(cases))
 	for range b.cfg.queryReps {
 		for i, c := range cases {
 			t0 := time.Now()
@@ -318,7 +319,7 @@ func (b *bench) scaleQueries(ctx context.Context, qh *benchHost) error {
 	var firstP50, nextP50, all []float64
 	detail := map[string][2]float64{}
 	for i, c := range cases {
-		f, n := first[i].pms(50), next[i].pms(50)
+		f, n := first[i].PMs(50), next[i].PMs(50)
 		firstP50 = append(firstP50, f)
 		nextP50 = append(nextP50, n)
 		all = append(all, f, n)
