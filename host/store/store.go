@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/taskhost/taskhost/shared"
@@ -101,7 +102,10 @@ type Store interface {
 	// Create stores new tasks, all or none. Their IDs must be new: an ID
 	// already stored or repeated in the batch fails the whole batch with
 	// an error wrapping shared.ErrInvalidArgument, as does an invalid task
-	// (no ID, no type, unknown status).
+	// (no ID, no type, unknown status). A backend may also refuse an ID,
+	// type, thread ID or lease owner that is not UTF-8 or holds a NUL
+	// byte (PostgreSQL's text cannot); the host's names never are. Raw
+	// JSON and the other strings may hold anything JSON can.
 	Create(ctx context.Context, tasks ...*Record) error
 	// Get returns the task, or shared.ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
@@ -122,6 +126,13 @@ type Store interface {
 	// Update replaces the stored task with rec (same ID) if the stored
 	// status is from; otherwise it returns ErrConflict, or
 	// shared.ErrNotFound when the task is gone.
+	//
+	// Fencing: with from == shared.StatusProcessing the stored Attempts
+	// must also equal rec.Attempts. Every claim increments Attempts, so
+	// once a task has been claimed again (its lease lapsed and another
+	// node took it, or it went back to pending and was re-claimed), the
+	// write of the earlier claimant fails with ErrConflict and changes
+	// nothing. [CheckUpdate] is the rule.
 	Update(ctx context.Context, rec *Record, from shared.Status) error
 	// Delete removes the task if its status is one of from (any status when
 	// from is empty); ErrConflict if not, shared.ErrNotFound if absent.
@@ -140,4 +151,18 @@ type Store interface {
 	Sweep(ctx context.Context, now time.Time, limit int) (int, error)
 	// Close releases the store.
 	Close() error
+}
+
+// CheckUpdate is the condition of Store.Update, for backends: nil if rec
+// may replace the stored task (stored status and attempts as given) when
+// the caller expects status from; otherwise an error wrapping ErrConflict
+// that says why.
+func CheckUpdate(id string, status shared.Status, attempts int, rec *Record, from shared.Status) error {
+	switch {
+	case status != from:
+		return fmt.Errorf("task %s is %s, not %s: %w", id, status, from, ErrConflict)
+	case from == shared.StatusProcessing && attempts != rec.Attempts:
+		return fmt.Errorf("task %s is processing attempt %d, not %d: %w", id, attempts, rec.Attempts, ErrConflict)
+	}
+	return nil
 }

@@ -647,7 +647,8 @@ func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error
 	return keyTime(p.Time), true, nil
 }
 
-// Update replaces the task if its stored status is from.
+// Update replaces the task if its stored status is from (and, from
+// processing, its attempts are rec's: store.CheckUpdate).
 func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Status) error {
 	if err := validate(rec); err != nil {
 		return fmt.Errorf("update task: %w", err)
@@ -657,8 +658,8 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 		if err != nil {
 			return false, err
 		}
-		if old.Status != from {
-			return false, fmt.Errorf("task %s is %s, not %s: %w", rec.ID, old.Status, from, store.ErrConflict)
+		if err := store.CheckUpdate(rec.ID, old.Status, old.Attempts, rec, from); err != nil {
+			return false, err
 		}
 		return true, txn.put(old, rec)
 	})

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateCompareAndSwap", testUpdateCompareAndSwap},
 		{"UpdateMovesIndexes", testUpdateMovesIndexes},
 		{"UpdateRequeue", testUpdateRequeue},
+		{"UpdateFencedByAttempt", testUpdateFencedByAttempt},
 		{"Delete", testDelete},
 		{"DeleteFrom", testDeleteFrom},
 		{"Processing", testProcessing},
@@ -313,6 +314,21 @@ func testRoundTripAllFields(t *testing.T, f *fixture) {
 	zeros.DateNextProcess = ptr(at(7))
 	f.create(t, zeros)
 	requireRecord(t, zeros, f.get(t, zeros.ID))
+
+	// Any valid JSON, and any string inside the JSON fields: NUL
+	// characters too, which PostgreSQL's jsonb refuses.
+	nul := f.task("round-trip", shared.StatusFailed, at(8))
+	nul.Payload = []byte(`{"s":"a\u0000b","z":0.10}`)
+	nul.Result = []byte(`["\u0000"]`)
+	nul.Error = &shared.TaskError{Name: "Crash", Message: "stderr: \x00\x01 binary"}
+	nul.ContextIDs = map[string]string{"k\x00": "v\x00"}
+	nul.Progress = &shared.Progress{Message: "\x00"}
+	f.create(t, nul)
+	requireRecord(t, nul, f.get(t, nul.ID))
+	update := clone(nul)
+	update.Result = []byte(`{"again":"\u0000"}`)
+	require.NoError(t, f.s.Update(f.ctx, update, nul.Status))
+	requireRecord(t, update, f.get(t, nul.ID))
 }
 
 func testRoundTripMinimal(t *testing.T, f *fixture) {
@@ -544,7 +560,9 @@ func testClaimBatch(t *testing.T, f *fixture) {
 
 func testClaimOnlyPendingOfType(t *testing.T, f *fixture) {
 	var others []*store.Record
-	for _, typ := range []string{"qq", "Q", "q ", "q\x00"} {
+	// "q\x01": the smallest byte every backend can store after "q"
+	// (PostgreSQL's text takes no NUL).
+	for _, typ := range []string{"qq", "Q", "q ", "q\x01"} {
 		others = append(others, f.task(typ, shared.StatusPending, at(0)))
 	}
 	for _, st := range shared.Statuses()[1:] {
