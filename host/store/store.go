@@ -89,6 +89,67 @@ const (
 	MaxLimit     = 1000
 )
 
+// Check validates q for a backend: it returns q with SortBy defaulted and
+// the number of tasks the page holds (Limit applied), or an error wrapping
+// shared.ErrInvalidArgument for an unknown sort or status or a negative
+// limit. The cursor is the backend's to check.
+func (q Query) Check() (Query, int, error) {
+	if q.SortBy == "" {
+		q.SortBy = SortDateCreated
+	}
+	switch {
+	case !q.SortBy.Valid():
+		return q, 0, fmt.Errorf("%w: sort %q", shared.ErrInvalidArgument, q.SortBy)
+	case q.Status != "" && !q.Status.Valid():
+		return q, 0, fmt.Errorf("%w: status %q", shared.ErrInvalidArgument, q.Status)
+	case q.Limit < 0:
+		return q, 0, fmt.Errorf("%w: negative limit", shared.ErrInvalidArgument)
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	return q, min(limit, MaxLimit), nil
+}
+
+// CheckNew is the check of Store.Create's batch, for backends: check (the
+// backend's validation of one record) passes each task and no ID comes
+// twice; otherwise an error wrapping shared.ErrInvalidArgument, if check's
+// does.
+func CheckNew(tasks []*Record, check func(r *Record) error) error {
+	seen := make(map[string]struct{}, len(tasks))
+	for _, r := range tasks {
+		if err := check(r); err != nil {
+			return err
+		}
+		if _, dup := seen[r.ID]; dup {
+			return fmt.Errorf("%w: task %s twice", shared.ErrInvalidArgument, r.ID)
+		}
+		seen[r.ID] = struct{}{}
+	}
+	return nil
+}
+
+// SweepBatches is Store.Sweep's loop, for backends: it calls sweep for
+// batches of at most batch tasks until limit tasks are removed or a batch
+// removes fewer than it was asked to, and returns how many were removed.
+// A limit below 1 fails with shared.ErrInvalidArgument.
+func SweepBatches(limit, batch int, sweep func(n int) (int, error)) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("%w: limit must be positive", shared.ErrInvalidArgument)
+	}
+	removed := 0
+	for removed < limit {
+		n := min(limit-removed, batch)
+		got, err := sweep(n)
+		removed += got
+		if err != nil || got < n {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
 // Page is one page of a query. Cursor is empty on the last page.
 type Page struct {
 	Tasks  []*Record

@@ -158,25 +158,12 @@ func (c *cursor) values(f store.SortField) []any {
 // Query reads one page with the statement of its sort, filter and
 // direction: a range of the index that serves them (see querySQL).
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
-	if q.SortBy == "" {
-		q.SortBy = store.SortDateCreated
+	q, limit, err := q.Check()
+	if err != nil {
+		return store.Page{}, fmt.Errorf("query tasks: %w", err)
 	}
-	switch {
-	case !q.SortBy.Valid():
-		return store.Page{}, fmt.Errorf("query tasks: %w: sort %q", shared.ErrInvalidArgument, q.SortBy)
-	case q.Status != "" && !q.Status.Valid():
-		return store.Page{}, fmt.Errorf("query tasks: %w: status %q", shared.ErrInvalidArgument, q.Status)
-	case q.Limit < 0:
-		return store.Page{}, fmt.Errorf("query tasks: %w: negative limit", shared.ErrInvalidArgument)
-	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = store.DefaultLimit
-	}
-	limit = min(limit, store.MaxLimit)
 	var c *cursor
 	if q.Cursor != "" {
-		var err error
 		if c, err = decodeCursor(q.Cursor, q); err != nil {
 			return store.Page{}, err // the caller's mistake, said once
 		}

@@ -185,16 +185,11 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 	if len(tasks) == 0 {
 		return nil
 	}
-	seen := make(map[string]struct{}, len(tasks))
+	if err := store.CheckNew(tasks, validate); err != nil {
+		return fmt.Errorf("create tasks: %w", err)
+	}
 	batch := &pgx.Batch{}
 	for _, r := range tasks {
-		if err := validate(r); err != nil {
-			return fmt.Errorf("create tasks: %w", err)
-		}
-		if _, dup := seen[r.ID]; dup {
-			return fmt.Errorf("create tasks: %w: task %s twice", shared.ErrInvalidArgument, r.ID)
-		}
-		seen[r.ID] = struct{}{}
 		args, err := recordArgs(r)
 		if err != nil {
 			return fmt.Errorf("create tasks: task %s: %w", r.ID, err)
@@ -385,27 +380,22 @@ func (s *Store) Processing(ctx context.Context, owner string) ([]*store.Record, 
 
 // Sweep deletes expired terminal tasks in statements of up to sweepBatch.
 func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("sweep tasks: %w: limit must be positive", shared.ErrInvalidArgument)
-	}
-	removed := 0
-	for removed < limit {
+	removed, err := store.SweepBatches(limit, sweepBatch, func(batch int) (int, error) {
 		if err := s.enter(ctx); err != nil {
-			return removed, fmt.Errorf("sweep tasks: %w", err)
+			return 0, err
 		}
-		batch := min(limit-removed, sweepBatch)
 		start := time.Now()
 		var n int
 		if err := s.pool.QueryRow(ctx, s.sql.sweep, now, batch).Scan(&n); err != nil {
-			return removed, fmt.Errorf("sweep tasks: %w", err)
+			return 0, err
 		}
 		if n > 0 {
 			s.wrote(ctx, start)
 		}
-		removed += n
-		if n < batch {
-			break
-		}
+		return n, nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("sweep tasks: %w", err)
 	}
 	return removed, nil
 }

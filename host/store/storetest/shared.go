@@ -3,7 +3,6 @@ package storetest
 import (
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,50 +69,13 @@ func testClaimConcurrentAcrossStores(t *testing.T, a, b *fixture) {
 	}
 	a.create(t, recs...)
 
-	start := make(chan struct{})
-	type result struct {
-		ids []string
-		err error
-	}
-	results := make(chan result, 2*perStore)
-	var wg sync.WaitGroup
+	var cs []claimer
 	for n, f := range []*fixture{a, b} {
 		for c := range perStore {
-			owner := fmt.Sprintf("node-%d-%d", n, c)
-			wg.Go(func() {
-				var res result
-				defer func() { results <- res }()
-				<-start
-				for {
-					recs, err := f.s.Claim(f.ctx, "race", at(1_000), owner, at(60_000), 1+c)
-					if err != nil {
-						res.err = err
-						return
-					}
-					if len(recs) == 0 {
-						return
-					}
-					for _, r := range recs {
-						if r.LeaseOwner != owner || r.Attempts != 1 {
-							res.err = fmt.Errorf("claimed task %s: owner %q, attempts %d", r.ID, r.LeaseOwner, r.Attempts)
-							return
-						}
-						res.ids = append(res.ids, r.ID)
-					}
-				}
-			})
+			cs = append(cs, claimer{f: f, owner: fmt.Sprintf("node-%d-%d", n, c), batch: 1 + c})
 		}
 	}
-	close(start)
-	wg.Wait()
-	close(results)
-	seen := make(map[string]int)
-	for res := range results {
-		require.NoError(t, res.err)
-		for _, id := range res.ids {
-			seen[id]++
-		}
-	}
+	seen := claimRace(t, "race", cs)
 	for _, r := range recs {
 		require.Equal(t, 1, seen[r.ID], "task %s claimed %d times", r.ID, seen[r.ID])
 	}

@@ -626,21 +626,54 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 	}
 	f.create(t, recs...)
 
+	var cs []claimer
+	for c := range claimers {
+		// Claimers take batches of different sizes.
+		cs = append(cs, claimer{f: f, owner: fmt.Sprintf("claimer-%d", c), batch: 1 + c%3})
+	}
+	seen := claimRace(t, "race", cs)
+	require.Len(t, seen, tasks, "every task claimed")
+	for id, n := range seen {
+		require.Equal(t, 1, n, "task %s claimed %d times", id, n)
+	}
+	total := 0
+	for c := range claimers {
+		procs, err := f.s.Processing(f.ctx, fmt.Sprintf("claimer-%d", c))
+		require.NoError(t, err)
+		for _, r := range procs {
+			require.Equal(t, 1, r.Attempts)
+		}
+		total += len(procs)
+	}
+	require.Equal(t, tasks, total, "each claimed task is processing under its claimer")
+}
+
+// claimer is one goroutine of claimRace: it claims through f's store.
+type claimer struct {
+	f     *fixture
+	owner string
+	batch int
+}
+
+// claimRace starts the claimers at once, each claiming tasks of typ in
+// batches until a claim returns none, and returns how often each task was
+// claimed. A claimed task must come back processing under its claimer,
+// on its first attempt.
+func claimRace(t *testing.T, typ string, claimers []claimer) map[string]int {
+	t.Helper()
 	start := make(chan struct{})
 	type result struct {
 		ids []string
 		err error
 	}
-	results := make(chan result, claimers)
-	for c := range claimers {
+	results := make(chan result, len(claimers))
+	for _, c := range claimers {
 		go func() {
 			var res result
 			defer func() { results <- res }()
 			<-start
-			owner := fmt.Sprintf("claimer-%d", c)
 			for {
-				// Claimers take batches of different sizes.
-				recs, err := f.s.Claim(f.ctx, "race", at(1_000), owner, at(60_000), 1+c%3)
+				recs, err := c.f.s.Claim(c.f.ctx, typ, at(1_000), c.owner, at(60_000), c.batch)
 				if err != nil {
 					res.err = err
 					return
@@ -649,8 +682,8 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 					return
 				}
 				for _, r := range recs {
-					if r.LeaseOwner != owner || r.Status != shared.StatusProcessing {
-						res.err = fmt.Errorf("claimed task %s: owner %q, status %s", r.ID, r.LeaseOwner, r.Status)
+					if r.LeaseOwner != c.owner || r.Status != shared.StatusProcessing || r.Attempts != 1 {
+						res.err = fmt.Errorf("claimed task %s: owner %q, status %s, attempts %d", r.ID, r.LeaseOwner, r.Status, r.Attempts)
 						return
 					}
 					res.ids = append(res.ids, r.ID)
@@ -667,20 +700,7 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 			seen[id]++
 		}
 	}
-	require.Len(t, seen, tasks, "every task claimed")
-	for id, n := range seen {
-		require.Equal(t, 1, n, "task %s claimed %d times", id, n)
-	}
-	total := 0
-	for c := range claimers {
-		procs, err := f.s.Processing(f.ctx, fmt.Sprintf("claimer-%d", c))
-		require.NoError(t, err)
-		for _, r := range procs {
-			require.Equal(t, 1, r.Attempts)
-		}
-		total += len(procs)
-	}
-	require.Equal(t, tasks, total, "each claimed task is processing under its claimer")
+	return seen
 }
 
 func testNextDue(t *testing.T, f *fixture) {
