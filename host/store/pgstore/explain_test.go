@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -41,6 +42,23 @@ func TestQueryPlans(t *testing.T) {
 	conn, err := pool.Acquire(ctx)
 	require.NoError(t, err)
 	defer conn.Release()
+	explain := func(sql string, args ...any) string {
+		t.Helper()
+		rows, _ := conn.Query(ctx, "EXPLAIN "+sql, args...)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return strings.Join(lines, "\n")
+	}
+
+	// Claim, NextDue, Processing, Sweep and Counts read their indexes.
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	for name, args := range map[string][]any{
+		"claim": {"t7", now, "n", now, 10}, "next_due": {"t7"}, "processing": {"n"},
+		"sweep": {now, 100}, "counts": {[]string{"pending", "processing"}},
+	} {
+		plan := explain(s.Statements()[name], args...)
+		require.NotContains(t, plan, "Seq Scan", "%s:\n%s", name, plan)
+	}
 	for _, sort := range []store.SortField{store.SortDateCreated, store.SortDateModified, store.SortDateCompleted, store.SortStatus} {
 		for _, filter := range []store.Query{{}, {Type: "t7"}, {Status: shared.StatusFailed}, {Type: "t3", Status: shared.StatusFailed}} {
 			for _, desc := range []bool{false, true} {
@@ -55,10 +73,7 @@ func TestQueryPlans(t *testing.T) {
 				for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 					_, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode)
 					require.NoError(t, err)
-					rows, _ := conn.Query(ctx, "EXPLAIN "+sql, args...)
-					lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-					require.NoError(t, err)
-					plan := strings.Join(lines, "\n")
+					plan := explain(sql, args...)
 					require.NotContains(t, plan, "Seq Scan", "%s, %+v:\n%s", mode, q, plan)
 					require.NotContains(t, plan, "Sort", "%s, %+v:\n%s", mode, q, plan)
 					// Every condition bounds the range: none filters rows read.

@@ -22,3 +22,9 @@ func (s *Store) QueryStatement(q store.Query) (string, []any, error) {
 
 // Pool is the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Statements are the statements of the store's other index reads, by
+// name, for tests that EXPLAIN them.
+func (s *Store) Statements() map[string]string {
+	return map[string]string{"claim": s.sql.claimTasks, "next_due": s.sql.nextDue, "processing": s.sql.processing, "sweep": s.sql.sweep, "counts": s.sql.counts}
+}
