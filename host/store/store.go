@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/taskhost/taskhost/shared"
@@ -88,6 +89,67 @@ const (
 	MaxLimit     = 1000
 )
 
+// Check validates q for a backend: it returns q with SortBy defaulted and
+// the number of tasks the page holds (Limit applied), or an error wrapping
+// shared.ErrInvalidArgument for an unknown sort or status or a negative
+// limit. The cursor is the backend's to check.
+func (q Query) Check() (Query, int, error) {
+	if q.SortBy == "" {
+		q.SortBy = SortDateCreated
+	}
+	switch {
+	case !q.SortBy.Valid():
+		return q, 0, fmt.Errorf("%w: sort %q", shared.ErrInvalidArgument, q.SortBy)
+	case q.Status != "" && !q.Status.Valid():
+		return q, 0, fmt.Errorf("%w: status %q", shared.ErrInvalidArgument, q.Status)
+	case q.Limit < 0:
+		return q, 0, fmt.Errorf("%w: negative limit", shared.ErrInvalidArgument)
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	return q, min(limit, MaxLimit), nil
+}
+
+// CheckNew is the check of Store.Create's batch, for backends: check (the
+// backend's validation of one record) passes each task and no ID comes
+// twice; otherwise an error wrapping shared.ErrInvalidArgument, if check's
+// does.
+func CheckNew(tasks []*Record, check func(r *Record) error) error {
+	seen := make(map[string]struct{}, len(tasks))
+	for _, r := range tasks {
+		if err := check(r); err != nil {
+			return err
+		}
+		if _, dup := seen[r.ID]; dup {
+			return fmt.Errorf("%w: task %s twice", shared.ErrInvalidArgument, r.ID)
+		}
+		seen[r.ID] = struct{}{}
+	}
+	return nil
+}
+
+// SweepBatches is Store.Sweep's loop, for backends: it calls sweep for
+// batches of at most batch tasks until limit tasks are removed or a batch
+// removes fewer than it was asked to, and returns how many were removed.
+// A limit below 1 fails with shared.ErrInvalidArgument.
+func SweepBatches(limit, batch int, sweep func(n int) (int, error)) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("%w: limit must be positive", shared.ErrInvalidArgument)
+	}
+	removed := 0
+	for removed < limit {
+		n := min(limit-removed, batch)
+		got, err := sweep(n)
+		removed += got
+		if err != nil || got < n {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
 // Page is one page of a query. Cursor is empty on the last page.
 type Page struct {
 	Tasks  []*Record
@@ -101,7 +163,10 @@ type Store interface {
 	// Create stores new tasks, all or none. Their IDs must be new: an ID
 	// already stored or repeated in the batch fails the whole batch with
 	// an error wrapping shared.ErrInvalidArgument, as does an invalid task
-	// (no ID, no type, unknown status).
+	// (no ID, no type, unknown status). A backend may also refuse an ID,
+	// type, thread ID or lease owner that is not UTF-8 or holds a NUL
+	// byte (PostgreSQL's text cannot); the host's names never are. Raw
+	// JSON and the other strings may hold anything JSON can.
 	Create(ctx context.Context, tasks ...*Record) error
 	// Get returns the task, or shared.ErrNotFound.
 	Get(ctx context.Context, id string) (*Record, error)
@@ -122,6 +187,13 @@ type Store interface {
 	// Update replaces the stored task with rec (same ID) if the stored
 	// status is from; otherwise it returns ErrConflict, or
 	// shared.ErrNotFound when the task is gone.
+	//
+	// Fencing: with from == shared.StatusProcessing the stored Attempts
+	// must also equal rec.Attempts. Every claim increments Attempts, so
+	// once a task has been claimed again (its lease lapsed and another
+	// node took it, or it went back to pending and was re-claimed), the
+	// write of the earlier claimant fails with ErrConflict and changes
+	// nothing. [CheckUpdate] is the rule.
 	Update(ctx context.Context, rec *Record, from shared.Status) error
 	// Delete removes the task if its status is one of from (any status when
 	// from is empty); ErrConflict if not, shared.ErrNotFound if absent.
@@ -157,4 +229,18 @@ type Store interface {
 type Lease struct {
 	ID      string
 	Attempt int
+}
+
+// CheckUpdate is the condition of Store.Update, for backends: nil if rec
+// may replace the stored task (stored status and attempts as given) when
+// the caller expects status from; otherwise an error wrapping ErrConflict
+// that says why.
+func CheckUpdate(id string, status shared.Status, attempts int, rec *Record, from shared.Status) error {
+	switch {
+	case status != from:
+		return fmt.Errorf("task %s is %s, not %s: %w", id, status, from, ErrConflict)
+	case from == shared.StatusProcessing && attempts != rec.Attempts:
+		return fmt.Errorf("task %s is processing attempt %d, not %d: %w", id, attempts, rec.Attempts, ErrConflict)
+	}
+	return nil
 }

@@ -463,15 +463,8 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 	if len(tasks) == 0 {
 		return nil
 	}
-	seen := make(map[string]struct{}, len(tasks))
-	for _, r := range tasks {
-		if err := validate(r); err != nil {
-			return fmt.Errorf("create tasks: %w", err)
-		}
-		if _, dup := seen[r.ID]; dup {
-			return fmt.Errorf("create tasks: %w: task %s twice", shared.ErrInvalidArgument, r.ID)
-		}
-		seen[r.ID] = struct{}{}
+	if err := store.CheckNew(tasks, validate); err != nil {
+		return fmt.Errorf("create tasks: %w", err)
 	}
 	err := s.write(ctx, func(txn *tx) (bool, error) {
 		for _, r := range tasks {
@@ -647,7 +640,8 @@ func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error
 	return keyTime(p.Time), true, nil
 }
 
-// Update replaces the task if its stored status is from.
+// Update replaces the task if its stored status is from (and, from
+// processing, its attempts are rec's: store.CheckUpdate).
 func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Status) error {
 	if err := validate(rec); err != nil {
 		return fmt.Errorf("update task: %w", err)
@@ -657,8 +651,8 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 		if err != nil {
 			return false, err
 		}
-		if old.Status != from {
-			return false, fmt.Errorf("task %s is %s, not %s: %w", rec.ID, old.Status, from, store.ErrConflict)
+		if err := store.CheckUpdate(rec.ID, old.Status, old.Attempts, rec, from); err != nil {
+			return false, err
 		}
 		return true, txn.put(old, rec)
 	})
@@ -689,34 +683,22 @@ func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) er
 // Query walks the index that serves q's filter and sort from the cursor's
 // key on, and reads the records the entries name in the same snapshot.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
-	if q.SortBy == "" {
-		q.SortBy = store.SortDateCreated
-	}
+	q, limit, err := q.Check()
 	switch {
-	case !q.SortBy.Valid():
-		return store.Page{}, fmt.Errorf("query tasks: %w: sort %q", shared.ErrInvalidArgument, q.SortBy)
-	case q.Status != "" && !q.Status.Valid():
-		return store.Page{}, fmt.Errorf("query tasks: %w: status %q", shared.ErrInvalidArgument, q.Status)
-	case q.Limit < 0:
-		return store.Page{}, fmt.Errorf("query tasks: %w: negative limit", shared.ErrInvalidArgument)
+	case err != nil:
+		return store.Page{}, fmt.Errorf("query tasks: %w", err)
 	case len(q.Type) > MaxStringLen:
 		return store.Page{}, nil // no such type can be stored
 	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = store.DefaultLimit
-	}
-	limit = min(limit, store.MaxLimit)
 	prefix, fixed := queryPrefix(&q)
 	var after []byte
 	if q.Cursor != "" {
-		var err error
 		if after, err = decodeCursor(q.Cursor, prefix, fixed); err != nil {
 			return store.Page{}, err // the caller's mistake, said once
 		}
 	}
 	var page store.Page
-	err := s.view(ctx, func(txn *badger.Txn) error {
+	err = s.view(ctx, func(txn *badger.Txn) error {
 		page = store.Page{}
 		it := txn.NewIterator(badger.IteratorOptions{Reverse: q.Desc})
 		defer it.Close()
@@ -794,14 +776,9 @@ func (s *Store) Processing(ctx context.Context, owner string) ([]*store.Record, 
 // Sweep walks the retention index from its start (the earliest
 // retain-until) up to now, in transactions of sweepBatch tasks.
 func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, fmt.Errorf("sweep tasks: %w: limit must be positive", shared.ErrInvalidArgument)
-	}
 	prefix := []byte{prefixRetention}
 	end := timeKey(now)
-	removed := 0
-	for removed < limit {
-		batch := min(limit-removed, sweepBatch)
+	removed, err := store.SweepBatches(limit, sweepBatch, func(batch int) (int, error) {
 		n := 0
 		err := s.write(ctx, func(txn *tx) (bool, error) {
 			n = 0
@@ -831,13 +808,10 @@ func (s *Store) Sweep(ctx context.Context, now time.Time, limit int) (int, error
 			n = len(ids)
 			return n > 0, nil
 		})
-		if err != nil {
-			return removed, fmt.Errorf("sweep tasks: %w", err)
-		}
-		removed += n
-		if n < batch {
-			break
-		}
+		return n, err
+	})
+	if err != nil {
+		return removed, fmt.Errorf("sweep tasks: %w", err)
 	}
 	return removed, nil
 }

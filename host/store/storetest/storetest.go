@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateCompareAndSwap", testUpdateCompareAndSwap},
 		{"UpdateMovesIndexes", testUpdateMovesIndexes},
 		{"UpdateRequeue", testUpdateRequeue},
+		{"UpdateFencedByAttempt", testUpdateFencedByAttempt},
 		{"Delete", testDelete},
 		{"DeleteFrom", testDeleteFrom},
 		{"Processing", testProcessing},
@@ -315,6 +316,21 @@ func testRoundTripAllFields(t *testing.T, f *fixture) {
 	zeros.DateNextProcess = ptr(at(7))
 	f.create(t, zeros)
 	requireRecord(t, zeros, f.get(t, zeros.ID))
+
+	// Any valid JSON, and any string inside the JSON fields: NUL
+	// characters too, which PostgreSQL's jsonb refuses.
+	nul := f.task("round-trip", shared.StatusFailed, at(8))
+	nul.Payload = []byte(`{"s":"a\u0000b","z":0.10}`)
+	nul.Result = []byte(`["\u0000"]`)
+	nul.Error = &shared.TaskError{Name: "Crash", Message: "stderr: \x00\x01 binary"}
+	nul.ContextIDs = map[string]string{"k\x00": "v\x00"}
+	nul.Progress = &shared.Progress{Message: "\x00"}
+	f.create(t, nul)
+	requireRecord(t, nul, f.get(t, nul.ID))
+	update := clone(nul)
+	update.Result = []byte(`{"again":"\u0000"}`)
+	require.NoError(t, f.s.Update(f.ctx, update, nul.Status))
+	requireRecord(t, update, f.get(t, nul.ID))
 }
 
 func testRoundTripMinimal(t *testing.T, f *fixture) {
@@ -546,7 +562,9 @@ func testClaimBatch(t *testing.T, f *fixture) {
 
 func testClaimOnlyPendingOfType(t *testing.T, f *fixture) {
 	var others []*store.Record
-	for _, typ := range []string{"qq", "Q", "q ", "q\x00"} {
+	// "q\x01": the smallest byte every backend can store after "q"
+	// (PostgreSQL's text takes no NUL).
+	for _, typ := range []string{"qq", "Q", "q ", "q\x01"} {
 		others = append(others, f.task(typ, shared.StatusPending, at(0)))
 	}
 	for _, st := range shared.Statuses()[1:] {
@@ -610,21 +628,54 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 	}
 	f.create(t, recs...)
 
+	var cs []claimer
+	for c := range claimers {
+		// Claimers take batches of different sizes.
+		cs = append(cs, claimer{f: f, owner: fmt.Sprintf("claimer-%d", c), batch: 1 + c%3})
+	}
+	seen := claimRace(t, "race", cs)
+	require.Len(t, seen, tasks, "every task claimed")
+	for id, n := range seen {
+		require.Equal(t, 1, n, "task %s claimed %d times", id, n)
+	}
+	total := 0
+	for c := range claimers {
+		procs, err := f.s.Processing(f.ctx, fmt.Sprintf("claimer-%d", c))
+		require.NoError(t, err)
+		for _, r := range procs {
+			require.Equal(t, 1, r.Attempts)
+		}
+		total += len(procs)
+	}
+	require.Equal(t, tasks, total, "each claimed task is processing under its claimer")
+}
+
+// claimer is one goroutine of claimRace: it claims through f's store.
+type claimer struct {
+	f     *fixture
+	owner string
+	batch int
+}
+
+// claimRace starts the claimers at once, each claiming tasks of typ in
+// batches until a claim returns none, and returns how often each task was
+// claimed. A claimed task must come back processing under its claimer,
+// on its first attempt.
+func claimRace(t *testing.T, typ string, claimers []claimer) map[string]int {
+	t.Helper()
 	start := make(chan struct{})
 	type result struct {
 		ids []string
 		err error
 	}
-	results := make(chan result, claimers)
-	for c := range claimers {
+	results := make(chan result, len(claimers))
+	for _, c := range claimers {
 		go func() {
 			var res result
 			defer func() { results <- res }()
 			<-start
-			owner := fmt.Sprintf("claimer-%d", c)
 			for {
-				// Claimers take batches of different sizes.
-				recs, err := f.s.Claim(f.ctx, "race", at(1_000), owner, at(60_000), 1+c%3)
+				recs, err := c.f.s.Claim(c.f.ctx, typ, at(1_000), c.owner, at(60_000), c.batch)
 				if err != nil {
 					res.err = err
 					return
@@ -633,8 +684,8 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 					return
 				}
 				for _, r := range recs {
-					if r.LeaseOwner != owner || r.Status != shared.StatusProcessing {
-						res.err = fmt.Errorf("claimed task %s: owner %q, status %s", r.ID, r.LeaseOwner, r.Status)
+					if r.LeaseOwner != c.owner || r.Status != shared.StatusProcessing || r.Attempts != 1 {
+						res.err = fmt.Errorf("claimed task %s: owner %q, status %s, attempts %d", r.ID, r.LeaseOwner, r.Status, r.Attempts)
 						return
 					}
 					res.ids = append(res.ids, r.ID)
@@ -651,20 +702,7 @@ func testClaimConcurrent(t *testing.T, f *fixture) {
 			seen[id]++
 		}
 	}
-	require.Len(t, seen, tasks, "every task claimed")
-	for id, n := range seen {
-		require.Equal(t, 1, n, "task %s claimed %d times", id, n)
-	}
-	total := 0
-	for c := range claimers {
-		procs, err := f.s.Processing(f.ctx, fmt.Sprintf("claimer-%d", c))
-		require.NoError(t, err)
-		for _, r := range procs {
-			require.Equal(t, 1, r.Attempts)
-		}
-		total += len(procs)
-	}
-	require.Equal(t, tasks, total, "each claimed task is processing under its claimer")
+	return seen
 }
 
 func testNextDue(t *testing.T, f *fixture) {

@@ -1,0 +1,1 @@
+DELETE FROM schedule_triggers WHERE schedule_id = $1

@@ -1,0 +1,1 @@
+SELECT /*columns*/ FROM tasks WHERE id = $1

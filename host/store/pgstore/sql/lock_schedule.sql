@@ -1,0 +1,1 @@
+SELECT times FROM schedules WHERE id = $1 FOR UPDATE

@@ -1,0 +1,1 @@
+UPDATE schedules SET times = $2 WHERE id = $1
