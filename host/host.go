@@ -644,6 +644,12 @@ func (h *Host) Start(ctx context.Context) error {
 	defer h.mu.Unlock()
 	h.loops.Go(h.cleanupLoop)
 	h.loops.Go(h.renewLoop)
+	if wn, ok := h.st.(store.WorkNotifier); ok {
+		// Tasks other nodes create wake this node's dispatchers at once.
+		ctx, cancel := context.WithCancel(context.Background())
+		h.loops.Go(func() { <-h.stopped; cancel() })
+		h.loops.Go(func() { wn.ListenWork(ctx, h.wake) })
+	}
 	h.log.Info("host started", "node", h.opts.NodeID, "handlers", len(h.handlers), "system_workers", h.sys.Cap())
 	return nil
 }

@@ -50,6 +50,7 @@ func commands() []*command {
 		handlersCommand(),
 		schedulesCommand(),
 		nodesCommand(),
+		migrateCommand(),
 		versionCommand(),
 	}
 }

@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/taskhost/taskhost/host/store/pgstore"
 )
 
 // Cluster-mode defaults.
 const (
 	// DefaultSchema is the PostgreSQL schema of a store block without one.
-	DefaultSchema = "taskhost"
+	DefaultSchema = pgstore.DefaultSchema
 	// DefaultLease is how long a node that stops renewing keeps the tasks
 	// it runs; it renews them every third of it.
 	DefaultLease = 30 * time.Second
@@ -49,14 +50,10 @@ type storeFile struct {
 	SchemaRange   hcl.Range `hcl:"schema,attr_value_range"`
 }
 
-// schemaName is what a schema may be called: a plain SQL identifier, so
-// that it needs no quoting anywhere it is shown or typed.
-var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-
 func (sf *storeFile) toStore(bad func(rng hcl.Range, summary, format string, args ...any)) *StoreConfig {
 	sc := &StoreConfig{Schema: DefaultSchema, DefRange: sf.DefRange}
 	if sf.Schema != nil {
-		if !schemaName.MatchString(*sf.Schema) {
+		if err := pgstore.ValidateSchema(*sf.Schema); err != nil || *sf.Schema == "" {
 			bad(sf.SchemaRange, "Invalid schema", "%q: want 1 to 63 lower-case letters, digits or _, not starting with a digit", *sf.Schema)
 		}
 		sc.Schema = *sf.Schema
@@ -80,20 +77,9 @@ func checkDatabaseURL(raw string) error {
 		return errors.New("it does not parse as a URL: want postgres://user[:password]@host[:port]/database")
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" || u.Host == "" {
-		return fmt.Errorf("%s: want postgres://user[:password]@host[:port]/database", redactURL(raw))
+		return fmt.Errorf("%s: want postgres://user[:password]@host[:port]/database", pgstore.RedactURL(raw))
 	}
 	return nil
-}
-
-// redactURL is a database URL fit for a log or an error: its password,
-// if any, is replaced.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Not a URL: the text may still hold a password, say nothing of it.
-		return "the database URL"
-	}
-	return u.Redacted()
 }
 
 // resolveStore fills the store block's URL from TASKHOST_DATABASE_URL

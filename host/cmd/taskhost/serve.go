@@ -22,6 +22,7 @@ import (
 	"github.com/taskhost/taskhost/host/scheduler"
 	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
+	"github.com/taskhost/taskhost/host/store/pgstore"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -30,6 +31,12 @@ const (
 	httpShutdownTimeout  = 10 * time.Second
 	schedulerStopTimeout = 10 * time.Second
 	hostStopTimeout      = 30 * time.Second
+	// storeOpenTimeout bounds connecting to PostgreSQL and migrating.
+	storeOpenTimeout = time.Minute
+	// clusterTaskInterval is how often a node's dispatchers look at a
+	// shared store unprompted: tasks another node created, and the tasks
+	// of a node whose leases lapsed, are found this way.
+	clusterTaskInterval = time.Second
 )
 
 func serveCommand() *command {
@@ -129,6 +136,7 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	h, err := host.New(st, host.Options{
 		NodeID:            cfg.NodeID,
 		Lease:             cfg.Lease,
+		TaskInterval:      taskInterval(cfg),
 		Address:           advertised(ln.Addr()),
 		SystemWorkerCount: cfg.MaxSystemWorkerCount,
 		RetryInterval:     cfg.RetryInterval,
@@ -264,6 +272,15 @@ type taskStore interface {
 // openStore opens the configured store and says where it is, for the log:
 // Badger in the data directory, or the database of the store block.
 func openStore(cfg *Config, log hclog.Logger, m *metrics.Metrics) (taskStore, string, error) {
+	if sc := cfg.Store; sc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeOpenTimeout)
+		defer cancel()
+		st, err := pgstore.Open(ctx, sc.Postgres, pgstore.Options{Schema: sc.Schema, Logger: log, OnCommit: m.StoreCommitted})
+		if err != nil {
+			return nil, "", fmt.Errorf("open the PostgreSQL store: %w", err)
+		}
+		return st, pgstore.RedactURL(sc.Postgres) + " schema " + sc.Schema, nil
+	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, "", fmt.Errorf("data directory: %w", err)
@@ -289,4 +306,13 @@ func advertised(addr net.Addr) string {
 		}
 	}
 	return "http://" + addr.String()
+}
+
+// taskInterval is the engine's poll backstop: the host's default alone,
+// a short one on a shared store.
+func taskInterval(cfg *Config) time.Duration {
+	if cfg.Store != nil {
+		return clusterTaskInterval
+	}
+	return 0
 }

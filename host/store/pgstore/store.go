@@ -54,6 +54,8 @@ type Store struct {
 	log      hclog.Logger
 	onCommit func(time.Duration)
 	closed   atomic.Bool
+	// channel is the NOTIFY channel of creates (workChannel).
+	channel string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -61,6 +63,12 @@ var _ store.Store = (*Store)(nil)
 // schemaName is what Options.Schema may be: an identifier that needs no
 // quoting and means the same quoted or not.
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// ValidateSchema checks a schema name as Open does.
+func ValidateSchema(schema string) error {
+	_, err := checkSchema(schema)
+	return err
+}
 
 // checkSchema returns the schema to use for schema ("" is DefaultSchema).
 func checkSchema(schema string) (string, error) {
@@ -132,7 +140,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{pool: pool, sql: mustStatements(), log: log, onCommit: opts.OnCommit}
+	s := &Store{pool: pool, sql: mustStatements(), log: log, onCommit: opts.OnCommit, channel: workChannel(schema)}
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		_, err = migrate(ctx, conn.Conn(), s.sql, schema, log)
@@ -189,12 +197,18 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 		return fmt.Errorf("create tasks: %w", err)
 	}
 	batch := &pgx.Batch{}
+	types := make(map[string]bool)
 	for _, r := range tasks {
 		args, err := recordArgs(r)
 		if err != nil {
 			return fmt.Errorf("create tasks: task %s: %w", r.ID, err)
 		}
 		batch.Queue(s.sql.insertTask, args...)
+		types[r.Type] = true
+	}
+	// Sent at commit, to every node listening (ListenWork): one per type.
+	for typ := range types {
+		batch.Queue("SELECT pg_notify($1, $2)", s.channel, typ)
 	}
 	if err := s.enter(ctx); err != nil {
 		return fmt.Errorf("create tasks: %w", err)
@@ -209,6 +223,11 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 					return fmt.Errorf("%w: task %s exists", shared.ErrInvalidArgument, r.ID)
 				}
 				return err
+			}
+		}
+		for range types {
+			if _, err := results.Exec(); err != nil {
+				return fmt.Errorf("notify: %w", err)
 			}
 		}
 		return results.Close()
