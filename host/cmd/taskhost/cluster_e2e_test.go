@@ -1,0 +1,150 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/api"
+	"github.com/taskhost/taskhost/host/store/pgstore/pgtest"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// clusterNode is a taskhost serve process of a cluster on one schema.
+type clusterNode struct {
+	id     string
+	addr   string
+	cmd    *exec.Cmd
+	client *api.Client
+}
+
+// startCluster starts n nodes (node-a, node-b, …) sharing one fresh
+// schema, with a 3s lease.
+func startCluster(t *testing.T, n int) []*clusterNode {
+	t.Helper()
+	url, schema := pgtest.Schema(t)
+	var nodes []*clusterNode
+	for i := range n {
+		id := fmt.Sprintf("node-%c", 'a'+i)
+		addr, cmd, _ := serveReal(t, fmt.Sprintf("node_id = %q\nlease = \"3s\"\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, url, schema))
+		c, err := api.NewClient(addr)
+		require.NoError(t, err)
+		nodes = append(nodes, &clusterNode{id: id, addr: addr, cmd: cmd, client: c})
+	}
+	return nodes
+}
+
+// runningOn says which node's sleep workers are busy, "" for none.
+func runningOn(t *testing.T, nodes []*clusterNode) string {
+	t.Helper()
+	for _, n := range nodes {
+		if n.cmd.ProcessState != nil {
+			continue
+		}
+		hs, err := n.client.Handlers(t.Context())
+		if err != nil {
+			continue // killed
+		}
+		for _, h := range hs {
+			if h.Type == "sleep" && h.Pool.Busy > 0 {
+				return n.id
+			}
+		}
+	}
+	return ""
+}
+
+func TestE2EClusterNodesShareTasks(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+
+	// Each node lists both.
+	for _, n := range nodes {
+		require.Eventually(t, func() bool {
+			r := taskhost(t, n.addr, "", "nodes", "--json")
+			var got api.NodesResponse
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &got) != nil || len(got.Nodes) != 2 {
+				return false
+			}
+			return got.Nodes[0].ID == "node-a" && got.Nodes[1].ID == "node-b" && got.Nodes[1].Address == "http://"+b.addr
+		}, 15*time.Second, 50*time.Millisecond)
+	}
+
+	// Created through a, run by either, seen through b, create --wait
+	// through b included.
+	ids := make([]string, 30)
+	for i := range ids {
+		r := taskhost(t, a.addr, "", "create", "echo", fmt.Sprintf(`{"n":%d}`, i), "--retain-for", "forever")
+		require.Equal(t, 0, r.code, r.stderr)
+		ids[i] = strings.TrimSpace(r.stdout)
+	}
+	for i, id := range ids {
+		require.Eventually(t, func() bool {
+			task, err := b.client.Get(t.Context(), id)
+			return err == nil && task.Status == shared.StatusSuccess
+		}, 30*time.Second, 20*time.Millisecond)
+		task, err := b.client.Get(t.Context(), id)
+		require.NoError(t, err)
+		require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(task.Result))
+		require.Equal(t, "node-a", task.ThreadID)
+	}
+	r := taskhost(t, b.addr, "", "create", "echo", `"via b"`, "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, `"result": "via b"`)
+	page, err := b.client.List(t.Context(), host.Query{Type: "echo", Status: shared.StatusSuccess, Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, page.Tasks, len(ids), "queries see every node's tasks")
+
+	// Cancelled through the node that does not run it: the method stops.
+	sleeping, err := a.client.Create(t.Context(), "sleep", json.RawMessage(`{"ms":600000}`), host.CreateOptions{RetainFor: host.RetainForever})
+	require.NoError(t, err)
+	var runner string
+	require.Eventually(t, func() bool { runner = runningOn(t, nodes); return runner != "" }, 15*time.Second, 20*time.Millisecond)
+	other := a
+	if runner == "node-a" {
+		other = b
+	}
+	require.NoError(t, other.client.Cancel(t.Context(), sleeping))
+	got, err := a.client.Get(t.Context(), sleeping)
+	require.NoError(t, err)
+	require.Equal(t, shared.StatusCancelled, got.Status)
+	require.Eventually(t, func() bool { return runningOn(t, nodes) == "" }, 15*time.Second, 20*time.Millisecond,
+		"the method on %s stops once it learns the task is cancelled", runner)
+}
+
+// A node killed while it runs a task loses it to the other once its lease
+// lapses: the task runs again there, without using a retry, and ends.
+func TestE2EClusterKilledNodesTasksRunElsewhere(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	id, err := nodes[0].client.Create(t.Context(), "sleep", json.RawMessage(`{"ms":4000}`), host.CreateOptions{RetainFor: host.RetainForever})
+	require.NoError(t, err)
+	var runner string
+	require.Eventually(t, func() bool { runner = runningOn(t, nodes); return runner != "" }, 15*time.Second, 20*time.Millisecond)
+	victim := slices.IndexFunc(nodes, func(n *clusterNode) bool { return n.id == runner })
+	survivor := nodes[1-victim]
+	killed := time.Now()
+	require.NoError(t, nodes[victim].cmd.Process.Signal(syscall.SIGKILL))
+	_ = nodes[victim].cmd.Wait()
+
+	require.Eventually(t, func() bool {
+		task, err := survivor.client.Get(t.Context(), id)
+		return err == nil && task.Status == shared.StatusSuccess
+	}, 40*time.Second, 50*time.Millisecond, "the killed node's task runs again on %s", survivor.id)
+	t.Logf("the task ended on %s %v after the kill (lease 3s, sleep 4s)", survivor.id, time.Since(killed).Round(time.Millisecond))
+
+	// The dead node ages out of the list.
+	require.Eventually(t, func() bool {
+		ns, err := survivor.client.Nodes(t.Context())
+		return err == nil && len(ns) == 1 && ns[0].ID == survivor.id
+	}, 30*time.Second, 100*time.Millisecond)
+}
