@@ -32,7 +32,8 @@ func TestTaskCallback(t *testing.T) {
 	})
 
 	at := time.Now().Add(100 * time.Millisecond)
-	cb := e.h.TaskCallback("echo", json.RawMessage(`{"from":"schedule"}`), host.CreateOptions{RetainFor: host.RetainForever})
+	opts := host.CreateOptions{RetainFor: host.RetainForever, ContextIDs: map[string]string{"tenant": "a"}}
+	cb := e.h.TaskCallback("echo", json.RawMessage(`{"from":"schedule"}`), opts)
 	require.NoError(t, s.AddTask(t.Context(), "echo-once", []shared.ScheduledTaskTime{{NextTriggerTime: &at}}, cb))
 	require.NoError(t, s.Start(t.Context()))
 
@@ -44,6 +45,12 @@ func TestTaskCallback(t *testing.T) {
 		return len(tasks) == 1
 	})
 	require.JSONEq(t, `{"from":"schedule"}`, string(tasks[0].Result))
+	require.Equal(t, map[string]string{
+		"tenant":                  "a",
+		host.ContextIDSchedule:    "echo-once",
+		host.ContextIDTriggerTime: at.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+	}, tasks[0].ContextIDs, "the task says which schedule and trigger made it")
+	require.Equal(t, map[string]string{"tenant": "a"}, opts.ContextIDs, "the callback's options are not changed")
 
 	// A bad task is the callback's error, for the scheduler to log.
 	err = e.h.TaskCallback("no spaces", nil, host.CreateOptions{})(t.Context())

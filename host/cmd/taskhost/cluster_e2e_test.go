@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"slices"
 	"strings"
@@ -27,14 +29,14 @@ type clusterNode struct {
 }
 
 // startCluster starts n nodes (node-a, node-b, …) sharing one fresh
-// schema, with a 3s lease.
-func startCluster(t *testing.T, n int) []*clusterNode {
+// schema, with a 3s lease and extra config.
+func startCluster(t *testing.T, n int, extra string) []*clusterNode {
 	t.Helper()
 	url, schema := pgtest.Schema(t)
 	var nodes []*clusterNode
 	for i := range n {
 		id := fmt.Sprintf("node-%c", 'a'+i)
-		addr, cmd, _ := serveReal(t, fmt.Sprintf("node_id = %q\nlease = \"3s\"\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, url, schema))
+		addr, cmd, _ := serveReal(t, fmt.Sprintf("node_id = %q\nlease = \"3s\"\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, url, schema)+extra)
 		c, err := api.NewClient(addr)
 		require.NoError(t, err)
 		nodes = append(nodes, &clusterNode{id: id, addr: addr, cmd: cmd, client: c})
@@ -45,6 +47,13 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 // runningOn says which node's sleep workers are busy, "" for none.
 func runningOn(t *testing.T, nodes []*clusterNode) string {
 	t.Helper()
+	id, _ := busyWorker(t, nodes, "sleep")
+	return id
+}
+
+// busyWorker says which node has a busy worker of type typ, and its pid.
+func busyWorker(t *testing.T, nodes []*clusterNode, typ string) (string, int) {
+	t.Helper()
 	for _, n := range nodes {
 		if n.cmd.ProcessState != nil {
 			continue
@@ -54,17 +63,22 @@ func runningOn(t *testing.T, nodes []*clusterNode) string {
 			continue // killed
 		}
 		for _, h := range hs {
-			if h.Type == "sleep" && h.Pool.Busy > 0 {
-				return n.id
+			if h.Type != typ {
+				continue
+			}
+			for _, w := range h.Pool.Workers {
+				if w.Busy {
+					return n.id, w.PID
+				}
 			}
 		}
 	}
-	return ""
+	return "", 0
 }
 
 func TestE2EClusterNodesShareTasks(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2)
+	nodes := startCluster(t, 2, "")
 	a, b := nodes[0], nodes[1]
 
 	// Each node lists both.
@@ -125,7 +139,7 @@ func TestE2EClusterNodesShareTasks(t *testing.T) {
 // lapses: the task runs again there, without using a retry, and ends.
 func TestE2EClusterKilledNodesTasksRunElsewhere(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2)
+	nodes := startCluster(t, 2, "")
 	id, err := nodes[0].client.Create(t.Context(), "sleep", json.RawMessage(`{"ms":4000}`), host.CreateOptions{RetainFor: host.RetainForever})
 	require.NoError(t, err)
 	var runner string
@@ -147,4 +161,98 @@ func TestE2EClusterKilledNodesTasksRunElsewhere(t *testing.T) {
 		ns, err := survivor.client.Nodes(t.Context())
 		return err == nil && len(ns) == 1 && ns[0].ID == survivor.id
 	}, 30*time.Second, 100*time.Millisecond)
+}
+
+// A node stopped (SIGSTOP) past its lease loses its task to the other;
+// resumed, it cannot write the outcome its worker got meanwhile: the new
+// owner's stands.
+func TestE2EClusterLateOutcomeIsDropped(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2, "")
+	id, err := nodes[0].client.Create(t.Context(), "pid", json.RawMessage(`{"ms":5000}`), host.CreateOptions{RetainFor: host.RetainForever})
+	require.NoError(t, err)
+	var runner string
+	var stalePID int
+	require.Eventually(t, func() bool { runner, stalePID = busyWorker(t, nodes, "pid"); return runner != "" }, 15*time.Second, 20*time.Millisecond)
+	stopped := nodes[slices.IndexFunc(nodes, func(n *clusterNode) bool { return n.id == runner })]
+	survivor := nodes[0]
+	if survivor == stopped {
+		survivor = nodes[1]
+	}
+	require.NoError(t, stopped.cmd.Process.Signal(syscall.SIGSTOP))
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			require.NoError(t, stopped.cmd.Process.Signal(syscall.SIGCONT))
+		}
+	}
+	t.Cleanup(resume)
+
+	var done shared.Task
+	require.Eventually(t, func() bool {
+		done, err = survivor.client.Get(t.Context(), id)
+		return err == nil && done.Status == shared.StatusSuccess
+	}, 40*time.Second, 50*time.Millisecond, "%s takes the task over once %s's lease lapses", survivor.id, stopped.id)
+	var pid int
+	require.NoError(t, json.Unmarshal(done.Result, &pid))
+	require.NotEqual(t, stalePID, pid, "the result is the new owner's worker's")
+
+	// Resumed, the stopped node finds its outcome refused and drops it.
+	resume()
+	require.Eventually(t, func() bool {
+		return strings.Contains(metricsOf(t, stopped.addr), `taskhost_tasks_finished_total{outcome="lost",type="pid"} 1`)
+	}, 30*time.Second, 50*time.Millisecond)
+	after, err := stopped.client.Get(t.Context(), id)
+	require.NoError(t, err)
+	require.Equal(t, shared.StatusSuccess, after.Status)
+	require.JSONEq(t, string(done.Result), string(after.Result), "the late outcome changed nothing")
+	require.Equal(t, done.DateModified, after.DateModified)
+}
+
+// metricsOf reads a node's /metrics.
+func metricsOf(t *testing.T, addr string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// A schedule declared on every node fires once per trigger across them.
+func TestE2EClusterScheduleFiresOncePerTrigger(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3, `
+schedule "tick" {
+  cron = "@every 1s"
+  task {
+    type       = "echo"
+    payload    = { tick = true }
+    retain_for = "forever"
+  }
+}
+`)
+	// Let it tick a few times with all three nodes up.
+	var tasks []shared.Task
+	require.Eventually(t, func() bool {
+		page, err := nodes[2].client.List(t.Context(), host.Query{Type: "echo", Limit: 1000})
+		if err != nil {
+			return false
+		}
+		tasks = page.Tasks
+		return len(tasks) >= 6
+	}, 30*time.Second, 100*time.Millisecond)
+	byTrigger := map[string][]string{}
+	for _, task := range tasks {
+		require.Equal(t, "tick", task.ContextIDs[host.ContextIDSchedule], "%+v", task.ContextIDs)
+		trigger := task.ContextIDs[host.ContextIDTriggerTime]
+		byTrigger[trigger] = append(byTrigger[trigger], task.ID+"@"+task.ThreadID)
+	}
+	for trigger, ids := range byTrigger {
+		require.Len(t, ids, 1, "trigger %s fired %d times: %v", trigger, len(ids), ids)
+	}
+	require.GreaterOrEqual(t, len(byTrigger), 6)
 }
