@@ -37,8 +37,13 @@ type Host struct {
 	stopping bool
 	// startedAt is when Start ran, as Nodes shows it.
 	startedAt time.Time
-	stopped   chan struct{} // closed by Stop: ends the cleanup loop
-	loops     sync.WaitGroup
+	// finals queues the final states to send to other nodes, heard keeps
+	// those they sent, by task id (final.go); finals is nil on a store
+	// that does not pass them.
+	finals  chan []byte
+	heard   map[string]heardFinal
+	stopped chan struct{} // closed by Stop: ends the cleanup loop
+	loops   sync.WaitGroup
 }
 
 // run is one attempt of a task in progress on this host.
@@ -68,7 +73,13 @@ func New(st store.Store, opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	var finals chan []byte
+	if _, ok := st.(store.FinalNotifier); ok {
+		finals = make(chan []byte, finalQueue)
+	}
 	return &Host{
+		finals:   finals,
+		heard:    make(map[string]heardFinal),
 		st:       st,
 		opts:     opts,
 		log:      opts.Logger.Named("host"),
@@ -569,6 +580,9 @@ func (h *Host) settle(ctx context.Context, next *store.Record, from shared.Statu
 		return err
 	}
 	report(next)
+	if next.Status.Terminal() && (next.RetainFor == nil || *next.RetainFor == 0) {
+		h.announceFinal(next.Task) // removed: watches on other nodes read it nowhere else
+	}
 	if next.Status == shared.StatusPending {
 		h.wake(next.Type) // due again: at once or after its retry interval
 	}
@@ -644,6 +658,7 @@ func (h *Host) Start(ctx context.Context) error {
 	defer h.mu.Unlock()
 	h.loops.Go(h.cleanupLoop)
 	h.loops.Go(h.renewLoop)
+	h.startFinals()
 	if wn, ok := h.st.(store.WorkNotifier); ok {
 		// Tasks other nodes create wake this node's dispatchers at once.
 		ctx, cancel := context.WithCancel(context.Background())

@@ -2,7 +2,10 @@ package host
 
 import (
 	"context"
+	"errors"
+	"time"
 
+	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -79,6 +82,51 @@ func (h *Host) prime(ctx context.Context, id string, w *watcher, current shared.
 		defer h.mu.Unlock()
 		h.removeWatcherLocked(id, w)
 	})
+	if _, isShared := h.st.(store.NodeStore); isShared {
+		go h.followRemote(id, w, current)
+	}
+}
+
+// remotePoll is how often a watch on a shared store reads the task for
+// the changes other nodes make.
+const remotePoll = 200 * time.Millisecond
+
+// followRemote passes on to w the changes other nodes make to task id, on
+// a store shared with them, by reading it every remotePoll until the
+// watch ends. While the task runs here, this host's own reports do.
+func (h *Host) followRemote(id string, w *watcher, last shared.Task) {
+	t := time.NewTicker(remotePoll)
+	defer t.Stop()
+	for range t.C {
+		h.mu.Lock()
+		_, watching := h.watchers[id][w]
+		local := h.running[id] != nil
+		h.mu.Unlock()
+		if !watching {
+			return
+		}
+		if local {
+			continue
+		}
+		rec, err := h.st.Get(context.Background(), id)
+		switch {
+		case errors.Is(err, shared.ErrNotFound):
+			// Removed: at once, if it finished elsewhere with retainFor
+			// 0, and then its final state is on its way here.
+			h.closeWatchers(id, h.finalOf(id))
+			return
+		case err != nil:
+			continue
+		case rec.Status == last.Status && rec.DateModified.Equal(last.DateModified):
+			continue
+		}
+		last = h.view(rec)
+		if last.Status.Terminal() {
+			h.closeWatchers(id, &last)
+			return
+		}
+		h.publish(last)
+	}
 }
 
 // deliver sends t without blocking: when the buffer is full the oldest

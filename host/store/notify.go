@@ -12,3 +12,21 @@ type WorkNotifier interface {
 	// polling).
 	ListenWork(ctx context.Context, wake func(typ string))
 }
+
+// FinalNotifier is a store shared by several nodes that passes on the
+// final state of the tasks removed as they finish (retainFor 0), so that
+// a watch of such a task on another node than the one that ran it still
+// gets its end.
+type FinalNotifier interface {
+	// NotifyFinal sends the final states (task JSON, each at most
+	// MaxFinalSize bytes) to every node listening.
+	NotifyFinal(ctx context.Context, tasks ...[]byte) error
+	// ListenFinal calls fn with each final state any node sends, until
+	// ctx ends, carrying on through lost connections (what is sent
+	// meanwhile is lost).
+	ListenFinal(ctx context.Context, fn func(task []byte))
+}
+
+// MaxFinalSize bounds one final state for NotifyFinal: PostgreSQL's
+// NOTIFY payload limit, less some room.
+const MaxFinalSize = 7900

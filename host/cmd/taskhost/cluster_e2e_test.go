@@ -256,3 +256,30 @@ schedule "tick" {
 	}
 	require.GreaterOrEqual(t, len(byTrigger), 6)
 }
+
+// create --wait through a node that does not run the task: its states
+// come from the store, and its final one, removed at once (no
+// --retain-for), from the node that ran it.
+func TestE2EClusterWaitThroughAnotherNode(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2, "")
+	// Occupy one node's only pid worker, so that the next pid task runs on
+	// the other.
+	long, err := nodes[0].client.Create(t.Context(), "pid", json.RawMessage(`{"ms":600000}`), host.CreateOptions{})
+	require.NoError(t, err)
+	var busy string
+	require.Eventually(t, func() bool { busy, _ = busyWorker(t, nodes, "pid"); return busy != "" }, 15*time.Second, 20*time.Millisecond)
+	through := nodes[slices.IndexFunc(nodes, func(n *clusterNode) bool { return n.id == busy })]
+
+	for range 3 {
+		r := taskhost(t, through.addr, "", "create", "pid", `{"ms":300}`, "--wait")
+		require.Equal(t, 0, r.code, "stdout: %s\nstderr: %s", r.stdout, r.stderr)
+		var done shared.Task
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+		require.Equal(t, shared.StatusSuccess, done.Status)
+		require.Contains(t, r.stderr, "processing", "the run elsewhere shows")
+		_, err := through.client.Get(t.Context(), done.ID)
+		require.ErrorIs(t, err, shared.ErrNotFound, "removed as it finished (retainFor 0)")
+	}
+	require.NoError(t, through.client.Cancel(t.Context(), long))
+}

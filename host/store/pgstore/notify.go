@@ -11,28 +11,61 @@ import (
 	"github.com/taskhost/taskhost/host/store"
 )
 
-var _ store.WorkNotifier = (*Store)(nil)
+var (
+	_ store.WorkNotifier  = (*Store)(nil)
+	_ store.FinalNotifier = (*Store)(nil)
+)
 
-// workChannel is the NOTIFY channel of the creates in schema: database
-// wide, so named after the schema; an identifier holds 63 bytes.
-func workChannel(schema string) string {
-	if c := schema + "_work"; len(c) <= 63 {
+// channelName is a NOTIFY channel of schema: channels are database wide,
+// so named after the schema; an identifier holds 63 bytes.
+func channelName(schema, suffix string) string {
+	if c := schema + "_" + suffix; len(c) <= 63 {
 		return c
 	}
 	h := fnv.New64a()
 	h.Write([]byte(schema))
-	return fmt.Sprintf("%s_%x_work", schema[:40], h.Sum64())
+	return fmt.Sprintf("%s_%x_%s", schema[:40], h.Sum64(), suffix)
 }
 
 // ListenWork listens on the work channel on a connection of its own; a
 // lost connection is made again after a second.
 func (s *Store) ListenWork(ctx context.Context, wake func(typ string)) {
+	s.listenLoop(ctx, s.channel, "the tasks other nodes create (polls find them meanwhile)", wake)
+}
+
+// NotifyFinal sends the final states on the final channel, in one round
+// trip.
+func (s *Store) NotifyFinal(ctx context.Context, tasks ...[]byte) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	for _, t := range tasks {
+		if len(t) > store.MaxFinalSize {
+			return fmt.Errorf("notify final state: %d bytes: the limit is %d", len(t), store.MaxFinalSize)
+		}
+		batch.Queue("SELECT pg_notify($1, $2)", s.finalChannel, string(t))
+	}
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("notify final state: %w", err)
+	}
+	return nil
+}
+
+// ListenFinal listens on the final channel on a connection of its own.
+func (s *Store) ListenFinal(ctx context.Context, fn func(task []byte)) {
+	s.listenLoop(ctx, s.finalChannel, "the final states of tasks other nodes finish", func(p string) { fn([]byte(p)) })
+}
+
+// listenLoop listens on channel until ctx ends, listening again a second
+// after a lost connection.
+func (s *Store) listenLoop(ctx context.Context, channel, what string, fn func(payload string)) {
 	for {
-		err := s.listenWork(ctx, wake)
+		err := s.listen(ctx, channel, fn)
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("listening for the tasks other nodes create failed; listening again in 1s (polls find them meanwhile)", "error", err)
+		s.log.Warn("listening for "+what+" failed; listening again in 1s", "error", err)
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
@@ -41,7 +74,7 @@ func (s *Store) ListenWork(ctx context.Context, wake func(typ string)) {
 	}
 }
 
-func (s *Store) listenWork(ctx context.Context, wake func(typ string)) error {
+func (s *Store) listen(ctx context.Context, channel string, fn func(payload string)) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -53,7 +86,7 @@ func (s *Store) listenWork(ctx context.Context, wake func(typ string)) error {
 	// serve other statements, nor go back listening.
 	conn := pooled.Hijack()
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
 	for {
@@ -61,6 +94,6 @@ func (s *Store) listenWork(ctx context.Context, wake func(typ string)) error {
 		if err != nil {
 			return err
 		}
-		wake(n.Payload)
+		fn(n.Payload)
 	}
 }

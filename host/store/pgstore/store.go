@@ -54,8 +54,9 @@ type Store struct {
 	log      hclog.Logger
 	onCommit func(time.Duration)
 	closed   atomic.Bool
-	// channel is the NOTIFY channel of creates (workChannel).
-	channel string
+	// channel and finalChannel are the NOTIFY channels of creates and of
+	// final states (channelName).
+	channel, finalChannel string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -140,7 +141,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{pool: pool, sql: mustStatements(), log: log, onCommit: opts.OnCommit, channel: workChannel(schema)}
+	s := &Store{pool: pool, sql: mustStatements(), log: log, onCommit: opts.OnCommit,
+		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final")}
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		_, err = migrate(ctx, conn.Conn(), s.sql, schema, log)
