@@ -12,7 +12,9 @@ import (
 // On a store shared by several nodes, a task removed as it finishes
 // (retainFor 0) leaves nothing for a watch on another node to read: the
 // node that ran it sends its final state to all of them instead
-// (store.FinalNotifier), and each keeps what it hears for a while.
+// (store.FinalNotifier), and each keeps what it hears for a while. A node
+// that cancels a task running on another sends its final state too: the
+// node running it stops the method at once.
 
 // Bounds of the final states in flight and kept.
 const (
@@ -97,6 +99,10 @@ func (h *Host) heardFinal(data []byte) {
 	}
 	h.heard[t.ID] = heardFinal{task: t, at: now}
 	h.mu.Unlock()
+	if t.Status.Terminal() {
+		// Cancelled through another node while it runs here.
+		h.loseRuns([]string{t.ID}, true, "it was "+string(t.Status)+" through another node")
+	}
 	h.closeWatchers(t.ID, &t)
 }
 

@@ -210,6 +210,7 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	ran := time.Since(started)
 	h.mu.Lock()
 	want := r.intent
+	r.finishing = true
 	h.mu.Unlock()
 	runErr := err
 	outcome, err := hd.finish(rec, want, result, runErr)

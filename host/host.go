@@ -53,6 +53,10 @@ type run struct {
 	done     chan struct{}
 	intent   intent
 	progress *shared.Progress
+	// finishing: the method has returned and its outcome is being
+	// written; a lost lease no longer changes anything (the write is
+	// fenced).
+	finishing bool
 }
 
 // intent is what a caller asked of a running task.
@@ -503,7 +507,15 @@ func (h *Host) cancelStored(ctx context.Context, rec *store.Record) error {
 	next.DateModified = t
 	next.DateCancelled = &t
 	next.LeaseOwner, next.LeaseUntil = "", time.Time{}
-	return h.settle(ctx, &next, rec.Status)
+	if err := h.settle(ctx, &next, rec.Status); err != nil {
+		return err
+	}
+	if rec.Status == shared.StatusProcessing {
+		// It runs on another node, which learns of it at once this way
+		// (else at its next renewal) and stops the method.
+		h.announceFinal(next.Task)
+	}
+	return nil
 }
 
 // Retry makes a pending task due now, or puts a retained failed task back

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/taskhost/taskhost/host/store"
 )
 
@@ -44,12 +46,12 @@ func (h *Host) renewLoop() {
 				for i, l := range leases {
 					ids[i] = l.ID
 				}
-				h.loseRuns(ids, "its lease could not be renewed for a whole lease")
+				h.loseRuns(ids, false, "its lease could not be renewed for a whole lease")
 			}
 			continue
 		}
 		renewed = start
-		h.loseRuns(lost, "the store no longer has it processing under this claim")
+		h.loseRuns(lost, false, "the store no longer has it processing under this claim")
 	}
 }
 
@@ -65,18 +67,24 @@ func (h *Host) runningLeases() []store.Lease {
 	return leases
 }
 
-// loseRuns cancels the methods of the runs of ids: their leases are lost,
-// so nothing of them may be written.
-func (h *Host) loseRuns(ids []string, why string) {
+// loseRuns cancels the methods of the runs of ids, whose leases are lost
+// (why says how), so that nothing of them is written. Expected, for a
+// task cancelled through another node, it is logged at INFO; else at
+// WARN.
+func (h *Host) loseRuns(ids []string, expected bool, why string) {
+	level := hclog.Warn
+	if expected {
+		level = hclog.Info
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, id := range ids {
 		r := h.running[id]
-		if r == nil {
+		if r == nil || r.finishing {
 			continue
 		}
 		if r.intent != intentLost {
-			h.log.Warn("lost the lease of a running task: its method is cancelled and its outcome will be dropped",
+			h.log.Log(level, "a running task is no longer this node's: its method is cancelled and its outcome will be dropped",
 				"task_type", r.rec.Type, "task_id", id, "attempt", r.rec.Attempts, "why", why)
 		}
 		r.intent = intentLost

@@ -29,14 +29,14 @@ type clusterNode struct {
 }
 
 // startCluster starts n nodes (node-a, node-b, …) sharing one fresh
-// schema, with a 3s lease and extra config.
-func startCluster(t *testing.T, n int, extra string) []*clusterNode {
+// schema, with lease and extra config.
+func startCluster(t *testing.T, n int, lease, extra string) []*clusterNode {
 	t.Helper()
 	url, schema := pgtest.Schema(t)
 	var nodes []*clusterNode
 	for i := range n {
 		id := fmt.Sprintf("node-%c", 'a'+i)
-		addr, cmd, _ := serveReal(t, fmt.Sprintf("node_id = %q\nlease = \"3s\"\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, url, schema)+extra)
+		addr, cmd, _ := serveReal(t, fmt.Sprintf("node_id = %q\nlease = %q\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, lease, url, schema)+extra)
 		c, err := api.NewClient(addr)
 		require.NoError(t, err)
 		nodes = append(nodes, &clusterNode{id: id, addr: addr, cmd: cmd, client: c})
@@ -78,7 +78,9 @@ func busyWorker(t *testing.T, nodes []*clusterNode, typ string) (string, int) {
 
 func TestE2EClusterNodesShareTasks(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2, "")
+	// A long lease: renewals (every 20s) are not what stops a method
+	// cancelled through another node.
+	nodes := startCluster(t, 2, "60s", "")
 	a, b := nodes[0], nodes[1]
 
 	// Each node lists both.
@@ -139,7 +141,7 @@ func TestE2EClusterNodesShareTasks(t *testing.T) {
 // lapses: the task runs again there, without using a retry, and ends.
 func TestE2EClusterKilledNodesTasksRunElsewhere(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2, "")
+	nodes := startCluster(t, 2, "3s", "")
 	id, err := nodes[0].client.Create(t.Context(), "sleep", json.RawMessage(`{"ms":4000}`), host.CreateOptions{RetainFor: host.RetainForever})
 	require.NoError(t, err)
 	var runner string
@@ -168,7 +170,7 @@ func TestE2EClusterKilledNodesTasksRunElsewhere(t *testing.T) {
 // owner's stands.
 func TestE2EClusterLateOutcomeIsDropped(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2, "")
+	nodes := startCluster(t, 2, "3s", "")
 	id, err := nodes[0].client.Create(t.Context(), "pid", json.RawMessage(`{"ms":5000}`), host.CreateOptions{RetainFor: host.RetainForever})
 	require.NoError(t, err)
 	var runner string
@@ -225,7 +227,7 @@ func metricsOf(t *testing.T, addr string) string {
 // A schedule declared on every node fires once per trigger across them.
 func TestE2EClusterScheduleFiresOncePerTrigger(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 3, `
+	nodes := startCluster(t, 3, "3s", `
 schedule "tick" {
   cron = "@every 1s"
   task {
@@ -262,7 +264,7 @@ schedule "tick" {
 // --retain-for), from the node that ran it.
 func TestE2EClusterWaitThroughAnotherNode(t *testing.T) {
 	t.Parallel()
-	nodes := startCluster(t, 2, "")
+	nodes := startCluster(t, 2, "3s", "")
 	// Occupy one node's only pid worker, so that the next pid task runs on
 	// the other.
 	long, err := nodes[0].client.Create(t.Context(), "pid", json.RawMessage(`{"ms":600000}`), host.CreateOptions{})
