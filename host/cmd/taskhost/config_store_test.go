@@ -83,3 +83,17 @@ func TestDefaultNodeID(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(id, strings.TrimLeft(name, ".-_")[:1]), "%s starts with the host name %s", id, name)
 }
+
+// The cluster example loads: a store block whose URL comes from the
+// environment.
+func TestClusterExampleConfigLoads(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig("../../../examples/cluster.hcl")
+	require.NoError(t, err)
+	require.NotNil(t, cfg.Store)
+	require.Equal(t, "taskhost_example", cfg.Store.Schema)
+	require.Equal(t, 10*time.Second, cfg.Lease)
+	require.Len(t, cfg.Handlers, 2)
+	require.NoError(t, cfg.resolveStore(func(string) string { return "postgres://postgres@127.0.0.1:55432/postgres" }))
+	require.NoError(t, cfg.Validate())
+}
