@@ -330,9 +330,14 @@ func (h *Host) newRecord(nt NewTask, t time.Time) (*store.Record, error) {
 			return nil, fmt.Errorf("%w: contextIds has an empty key", shared.ErrInvalidArgument)
 		}
 	}
-	id, err := newID()
-	if err != nil {
-		return nil, err
+	id := nt.ID
+	if id == "" {
+		var err error
+		if id, err = newID(); err != nil {
+			return nil, err
+		}
+	} else if parsed, err := parseID(id); err != nil || parsed != id {
+		return nil, fmt.Errorf("%w: task id %q: want 32 lower-case hex digits", shared.ErrInvalidArgument, id)
 	}
 	rec := &store.Record{Task: shared.Task{
 		ID: id, Type: nt.Type, ThreadID: h.opts.NodeID, Status: shared.StatusPending,

@@ -228,6 +228,10 @@ type NewTask struct {
 	Type    string
 	Payload json.RawMessage
 	Options CreateOptions
+	// ID, if set, is the task's id (32 lower-case hex digits) instead of a
+	// new one: a create made twice under one id fails the second time
+	// with store.ErrExists, which makes a create idempotent.
+	ID string
 }
 
 // Query selects a page of tasks; see [store.Query].

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,4 +57,30 @@ func TestTaskCallback(t *testing.T) {
 	err = e.h.TaskCallback("no spaces", nil, host.CreateOptions{})(t.Context())
 	require.ErrorIs(t, err, shared.ErrInvalidArgument)
 	require.ErrorContains(t, err, `create task of type "no spaces"`)
+}
+
+// A firing's task has the firing's own id: the callback run twice for one
+// trigger (after a crash before its claim, or by two nodes' schedulers)
+// makes one task.
+func TestTaskCallbackIsIdempotentPerFiring(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	cb := e.h.TaskCallback("later", json.RawMessage(`1`), host.CreateOptions{RetainFor: host.RetainForever})
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6e6, time.UTC)
+	first := scheduler.WithFiring(t.Context(), scheduler.Firing{ID: "nightly", TriggerTime: at})
+	require.NoError(t, cb(first))
+	require.NoError(t, cb(first), "the second run of the same firing finds its task")
+	require.NoError(t, cb(scheduler.WithFiring(t.Context(), scheduler.Firing{ID: "nightly", TriggerTime: at.Add(time.Second)})))
+	require.NoError(t, cb(scheduler.WithFiring(t.Context(), scheduler.Firing{ID: "nightly", Index: 1, TriggerTime: at})))
+	require.NoError(t, cb(scheduler.WithFiring(t.Context(), scheduler.Firing{ID: "hourly", TriggerTime: at})))
+
+	page, err := e.h.Query(t.Context(), host.Query{Type: "later"})
+	require.NoError(t, err)
+	require.Len(t, page.Tasks, 4, "one task per firing")
+	for _, task := range page.Tasks {
+		prefix := task.ID[:12]
+		require.Contains(t, []string{fmt.Sprintf("%012x", at.UnixMilli()), fmt.Sprintf("%012x", at.Add(time.Second).UnixMilli())}, prefix,
+			"a UUIDv7 of the trigger time: %s", task.ID)
+		require.Equal(t, byte('7'), task.ID[12], "version 7: %s", task.ID)
+	}
 }

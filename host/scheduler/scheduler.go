@@ -74,6 +74,12 @@ func FiringFrom(ctx context.Context) (Firing, bool) {
 	return f, ok
 }
 
+// WithFiring returns ctx carrying f, as a callback's context does: for
+// running a callback outside a scheduler (a test of it, say).
+func WithFiring(ctx context.Context, f Firing) context.Context {
+	return context.WithValue(ctx, firingKey{}, f)
+}
+
 // claimRetryDelay is how long a schedule waits after the store failed to
 // claim or reload its trigger.
 const claimRetryDelay = time.Second
@@ -118,6 +124,8 @@ type schedule struct {
 	times []shared.ScheduledTaskTime
 	rules []rule
 	cb    Callback
+	// idempotent: cb runs before its trigger is claimed (Idempotent).
+	idempotent bool
 	// next and last mirror the stored triggers.
 	next []*time.Time
 	last []*time.Time
@@ -183,7 +191,7 @@ func ValidateID(id string) error {
 // intervals or no trigger at all (no NextTriggerTime, interval or cron)
 // fails with shared.ErrInvalidArgument, as do an empty id, no times and a
 // nil callback.
-func (s *Scheduler) AddTask(ctx context.Context, id string, times []shared.ScheduledTaskTime, cb Callback) error {
+func (s *Scheduler) AddTask(ctx context.Context, id string, times []shared.ScheduledTaskTime, cb Callback, opts ...TaskOption) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
@@ -195,6 +203,9 @@ func (s *Scheduler) AddTask(ctx context.Context, id string, times []shared.Sched
 	}
 	now := s.now()
 	sc := &schedule{id: id, cb: cb}
+	for _, o := range opts {
+		o(sc)
+	}
 	fresh := &store.Schedule{ID: id}
 	for i, t := range times {
 		r, err := parseRule(t, now)
@@ -448,6 +459,12 @@ func (s *Scheduler) fire(sc *schedule, i int, due time.Time) {
 	ctx := s.runCtx
 	now := s.now()
 	next := sc.rules[i].after(due, now)
+	f := Firing{ID: sc.id, Index: i, TriggerTime: due}
+	if sc.idempotent {
+		// Before the claim: a crash between the two runs it again, which
+		// it allows, instead of losing the firing.
+		s.run(ctx, sc, f)
+	}
 	err := s.st.ClaimTrigger(ctx, sc.id, i, due, next)
 	switch {
 	case err == nil:
@@ -466,7 +483,23 @@ func (s *Scheduler) fire(sc *schedule, i int, due time.Time) {
 	if late := now.Sub(due); late >= time.Second {
 		s.log.Info("trigger fires late, once (catch-up)", "schedule", sc.id, "trigger_time", due, "late", late, "next", logTime(next))
 	}
-	s.run(ctx, sc, Firing{ID: sc.id, Index: i, TriggerTime: due})
+	if !sc.idempotent {
+		s.run(ctx, sc, f)
+	}
+}
+
+// TaskOption changes how AddTask runs a schedule's callback.
+type TaskOption func(*schedule)
+
+// Idempotent says the callback may run more than once for one trigger
+// with the same effect (it creates a task under an id the Firing
+// determines, say: host.Host.TaskCallback does). Such a callback runs
+// before its trigger is claimed, not after: a crash between the two runs
+// it again at the next start instead of losing the firing, and schedulers
+// on several nodes that fire the same trigger make one effect. Other
+// callbacks run at most once per trigger.
+func Idempotent() TaskOption {
+	return func(sc *schedule) { sc.idempotent = true }
 }
 
 func (s *Scheduler) backOff(sc *schedule, now time.Time) {
@@ -500,7 +533,7 @@ func (s *Scheduler) reload(ctx context.Context, sc *schedule) {
 		s.mu.Unlock()
 		return
 	}
-	adopted := &schedule{id: sc.id, cb: sc.cb, times: stored.Times}
+	adopted := &schedule{id: sc.id, cb: sc.cb, idempotent: sc.idempotent, times: stored.Times}
 	for i, t := range stored.Times {
 		r, err := parseRule(t, s.now())
 		if err != nil {
@@ -528,7 +561,7 @@ func (s *Scheduler) run(ctx context.Context, sc *schedule, f Firing) {
 		}
 	}()
 	log.Debug("schedule fires")
-	if err := sc.cb(context.WithValue(ctx, firingKey{}, f)); err != nil {
+	if err := sc.cb(WithFiring(ctx, f)); err != nil {
 		log.Error("schedule callback failed", "error", err)
 	}
 }

@@ -477,3 +477,48 @@ func TestTasksInfoJSON(t *testing.T) {
 	}}`, string(b))
 	require.NoError(t, s.Stop(t.Context()))
 }
+
+// flakyClaims fails the first claim of each trigger, as a crash between a
+// callback and its claim would leave it: unclaimed.
+type flakyClaims struct {
+	scheduler.Store
+	mu     sync.Mutex
+	failed map[time.Time]bool
+}
+
+func (f *flakyClaims) ClaimTrigger(ctx context.Context, id string, index int, due time.Time, next *time.Time) error {
+	f.mu.Lock()
+	first := !f.failed[due]
+	f.failed[due] = true
+	f.mu.Unlock()
+	if first {
+		return errors.New("connection reset")
+	}
+	return f.Store.ClaimTrigger(ctx, id, index, due, next)
+}
+
+// An idempotent callback runs before its trigger is claimed: when the
+// claim fails, the firing is not lost but runs again. Others run only
+// once claimed.
+func TestIdempotentCallbackRunsBeforeTheClaim(t *testing.T) {
+	t.Parallel()
+	for _, idempotent := range []bool{true, false} {
+		st := &flakyClaims{Store: openStore(t, t.TempDir()), failed: map[time.Time]bool{}}
+		s := newScheduler(t, st)
+		rec := newRecorder()
+		due := msTime(time.Now().Add(-time.Second))
+		var opts []scheduler.TaskOption
+		if idempotent {
+			opts = append(opts, scheduler.Idempotent())
+		}
+		require.NoError(t, s.AddTask(t.Context(), "once", []shared.ScheduledTaskTime{{NextTriggerTime: &due}}, rec.callback(nil), opts...))
+		require.NoError(t, s.Start(t.Context()))
+		eventually(t, "the trigger to be claimed", func() bool { return info(t, s, "once")[0].LastRunTime != nil })
+		if idempotent {
+			require.Equal(t, []time.Time{due, due}, rec.times("once"), "run before the failed claim, and again before the one that held")
+		} else {
+			require.Equal(t, []time.Time{due}, rec.times("once"), "run once, after the claim that held")
+		}
+		require.NoError(t, s.Stop(t.Context()))
+	}
+}

@@ -19,6 +19,10 @@ import (
 // writer got there first).
 var ErrConflict = errors.New("task changed concurrently")
 
+// ErrExists is what Create returns (wrapped, with shared.ErrInvalidArgument)
+// for a task whose id is taken: a create made twice under one id.
+var ErrExists = errors.New("exists")
+
 // Record is a task as stored: the public task plus the engine's
 // bookkeeping, which the API never shows.
 type Record struct {

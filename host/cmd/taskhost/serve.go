@@ -200,7 +200,7 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 				"schedule", sc.ID, "task_type", sc.Task.Type, "at", fmt.Sprintf("%s:%d", sc.DefRange.Filename, sc.DefRange.Start.Line))
 		}
 		cb := h.TaskCallback(sc.Task.Type, sc.Task.Payload, sc.Task.Options)
-		if err := sched.AddTask(ctx, sc.ID, []shared.ScheduledTaskTime{sc.Time}, cb); err != nil {
+		if err := sched.AddTask(ctx, sc.ID, []shared.ScheduledTaskTime{sc.Time}, cb, scheduler.Idempotent()); err != nil {
 			return errors.Join(fmt.Errorf("%s:%d: schedule %q: %w", sc.DefRange.Filename, sc.DefRange.Start.Line, sc.ID, err), stop())
 		}
 	}

@@ -470,7 +470,7 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 		for _, r := range tasks {
 			_, err := txn.Get(recordKey(r.ID))
 			if err == nil {
-				return false, fmt.Errorf("%w: task %s exists", shared.ErrInvalidArgument, r.ID)
+				return false, fmt.Errorf("%w: task %s %w", shared.ErrInvalidArgument, r.ID, store.ErrExists)
 			}
 			if !errors.Is(err, badger.ErrKeyNotFound) {
 				return false, err

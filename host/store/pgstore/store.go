@@ -222,7 +222,7 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 		for _, r := range tasks {
 			if _, err := results.Exec(); err != nil {
 				if isUniqueViolation(err) {
-					return fmt.Errorf("%w: task %s exists", shared.ErrInvalidArgument, r.ID)
+					return fmt.Errorf("%w: task %s %w", shared.ErrInvalidArgument, r.ID, store.ErrExists)
 				}
 				return err
 			}

@@ -395,6 +395,7 @@ func testCreateDuplicateStored(t *testing.T, f *fixture) {
 	again.ID = a.ID
 	err := f.s.Create(f.ctx, b, again)
 	require.ErrorIs(t, err, shared.ErrInvalidArgument)
+	require.ErrorIs(t, err, store.ErrExists, "a create made twice under one id says so")
 
 	requireRecord(t, a, f.get(t, a.ID))
 	f.requireNoTrace(t, b.ID, b.Type, at(10))
