@@ -57,6 +57,11 @@ type logPayload struct {
 	Lines int `json:"lines"`
 }
 
+type spanPayload struct {
+	File string `json:"file"`
+	MS   int    `json:"ms"`
+}
+
 type none struct{}
 
 func main() {
@@ -207,6 +212,28 @@ func main() {
 				return 0, errors.New(p.Fail)
 			}
 			return t.Attempt, nil
+		}),
+		"span": sdk.Func(func(ctx context.Context, t sdk.Task, p spanPayload) (int, error) {
+			// Where and when each run was: "start|end <task id> <attempt>
+			// <host pid> <unix ns>" lines, by which the cluster tests check
+			// that no task ran on two nodes at once.
+			mark := func(what string) error {
+				f, err := os.OpenFile(p.File, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(f, "%s %s %d %d %d\n", what, t.ID, t.Attempt, os.Getppid(), time.Now().UnixNano())
+				return errors.Join(err, f.Close())
+			}
+			if err := mark("start"); err != nil {
+				return 0, err
+			}
+			select {
+			case <-time.After(time.Duration(p.MS) * time.Millisecond):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			return t.Attempt, mark("end")
 		}),
 		"log": sdk.Func(func(ctx context.Context, _ sdk.Task, p logPayload) (int, error) {
 			// Each line twice: through the SDK's logger, and written the way

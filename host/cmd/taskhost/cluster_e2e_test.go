@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"os/exec"
 	"slices"
 	"strings"
@@ -26,6 +28,18 @@ type clusterNode struct {
 	addr   string
 	cmd    *exec.Cmd
 	client *api.Client
+	// again starts the node anew on the same config (listening on a new
+	// port); the old process must be gone.
+	again func() (string, *exec.Cmd)
+}
+
+// restart starts n anew after it was killed.
+func (n *clusterNode) restart(t *testing.T) {
+	t.Helper()
+	n.addr, n.cmd = n.again()
+	c, err := api.NewClient(n.addr)
+	require.NoError(t, err)
+	n.client = c
 }
 
 // startCluster starts n nodes (node-a, node-b, …) sharing one fresh
@@ -36,10 +50,10 @@ func startCluster(t *testing.T, n int, lease, extra string) []*clusterNode {
 	var nodes []*clusterNode
 	for i := range n {
 		id := fmt.Sprintf("node-%c", 'a'+i)
-		addr, cmd, _ := serveReal(t, fmt.Sprintf("node_id = %q\nlease = %q\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, lease, url, schema)+extra)
+		addr, cmd, again := serveReal(t, fmt.Sprintf("node_id = %q\nlease = %q\nstore {\n  postgres = %q\n  schema = %q\n}\n", id, lease, url, schema)+extra)
 		c, err := api.NewClient(addr)
 		require.NoError(t, err)
-		nodes = append(nodes, &clusterNode{id: id, addr: addr, cmd: cmd, client: c})
+		nodes = append(nodes, &clusterNode{id: id, addr: addr, cmd: cmd, client: c, again: again})
 	}
 	return nodes
 }
@@ -284,4 +298,139 @@ func TestE2EClusterWaitThroughAnotherNode(t *testing.T) {
 		require.ErrorIs(t, err, shared.ErrNotFound, "removed as it finished (retainFor 0)")
 	}
 	require.NoError(t, through.client.Cancel(t.Context(), long))
+}
+
+// countStatus counts the tasks of typ in status, through n.
+func countStatus(t *testing.T, n *clusterNode, typ string, status shared.Status) int {
+	t.Helper()
+	total, cursor := 0, ""
+	for {
+		page, err := n.client.List(t.Context(), host.Query{Type: typ, Status: status, Limit: 1000, Cursor: cursor})
+		if err != nil {
+			return -1
+		}
+		total += len(page.Tasks)
+		if page.Cursor == "" {
+			return total
+		}
+		cursor = page.Cursor
+	}
+}
+
+// span is one run of a span task, from the lines the method wrote.
+type span struct {
+	attempt    int
+	host       int // the pid of the taskhost serve that ran it
+	start, end int64
+}
+
+// readSpans reads the span lines of file: the runs of each task.
+func readSpans(t *testing.T, file string) map[string][]*span {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	runs := map[string][]*span{}
+	for line := range strings.Lines(string(data)) {
+		var what, id string
+		var attempt, hostPID int
+		var at int64
+		_, err := fmt.Sscanf(line, "%s %s %d %d %d", &what, &id, &attempt, &hostPID, &at)
+		require.NoError(t, err, line)
+		switch what {
+		case "start":
+			runs[id] = append(runs[id], &span{attempt: attempt, host: hostPID, start: at})
+		case "end":
+			i := slices.IndexFunc(runs[id], func(s *span) bool { return s.attempt == attempt && s.host == hostPID })
+			require.GreaterOrEqual(t, i, 0, "an end without its start: %s", line)
+			runs[id][i].end = at
+		}
+	}
+	return runs
+}
+
+// Three nodes run 2,000 tasks of 30ms; one is killed mid-run. Every task
+// ends, none ran on two nodes at once, and the killed node's tasks ran
+// again on the others once their leases lapsed.
+func TestE2EClusterKilledNodeUnderLoad(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3, "3s", "")
+	file := filepath.Join(t.TempDir(), "spans")
+	const n = 2000
+	payload := json.RawMessage(fmt.Sprintf(`{"file":%q,"ms":30}`, file))
+	tasks := make([]host.NewTask, n)
+	for i := range tasks {
+		tasks[i] = host.NewTask{Type: "span", Payload: payload, Options: host.CreateOptions{RetainFor: host.RetainForever}}
+	}
+	for i := 0; i < n; i += 500 {
+		_, err := nodes[0].client.CreateMany(t.Context(), tasks[i:i+500])
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return countStatus(t, nodes[0], "span", shared.StatusSuccess) >= n/4 }, 60*time.Second, 20*time.Millisecond)
+	victim := nodes[1]
+	// Killed while it runs span methods, so that some runs are cut short.
+	require.Eventually(t, func() bool { id, _ := busyWorker(t, []*clusterNode{victim}, "span"); return id != "" }, 30*time.Second, time.Millisecond)
+	killed := time.Now()
+	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
+	_ = victim.cmd.Wait()
+
+	require.Eventually(t, func() bool { return countStatus(t, nodes[2], "span", shared.StatusSuccess) == n }, 120*time.Second, 100*time.Millisecond,
+		"every task ends")
+	require.Zero(t, countStatus(t, nodes[0], "span", shared.StatusFailed))
+
+	runs := readSpans(t, file)
+	require.Len(t, runs, n, "every task ran")
+	var rerun, maxDelay int64
+	for id, rs := range runs {
+		slices.SortFunc(rs, func(a, b *span) int { return int(a.start - b.start) })
+		done := false
+		for i, r := range rs {
+			if r.end == 0 {
+				require.Equal(t, victim.cmd.Process.Pid, r.host, "task %s: only the killed node leaves a run unfinished", id)
+				r.end = killed.UnixNano()
+			} else {
+				done = true
+			}
+			if i > 0 {
+				prev := rs[i-1]
+				require.Greater(t, r.attempt, prev.attempt, "task %s: each run is a new attempt", id)
+				require.GreaterOrEqual(t, r.start, prev.end, "task %s ran on two nodes at once: %+v then %+v", id, prev, r)
+				if prev.host == victim.cmd.Process.Pid {
+					rerun++
+					maxDelay = max(maxDelay, r.start-killed.UnixNano())
+				}
+			}
+		}
+		require.True(t, done, "task %s finished a run", id)
+	}
+	t.Logf("%d tasks interrupted by the kill ran again, the last %v after it (lease 3s)", rerun, time.Duration(maxDelay).Round(time.Millisecond))
+	require.Positive(t, rerun, "the kill interrupted some tasks")
+	require.Less(t, time.Duration(maxDelay), 3*time.Second+10*time.Second, "within the lease and some seconds")
+}
+
+// All nodes killed with tasks pending and processing, then started again:
+// nothing is lost.
+func TestE2EClusterRestartAllLosesNothing(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 3, "3s", "")
+	file := filepath.Join(t.TempDir(), "spans")
+	const n = 300
+	payload := json.RawMessage(fmt.Sprintf(`{"file":%q,"ms":50}`, file))
+	tasks := make([]host.NewTask, n)
+	for i := range tasks {
+		tasks[i] = host.NewTask{Type: "span", Payload: payload, Options: host.CreateOptions{RetainFor: host.RetainForever}}
+	}
+	_, err := nodes[0].client.CreateMany(t.Context(), tasks)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return countStatus(t, nodes[0], "span", shared.StatusSuccess) >= 20 }, 60*time.Second, 20*time.Millisecond)
+	require.Positive(t, countStatus(t, nodes[0], "span", shared.StatusPending))
+	for _, node := range nodes {
+		require.NoError(t, node.cmd.Process.Signal(syscall.SIGKILL))
+		_ = node.cmd.Wait()
+	}
+	for _, node := range nodes {
+		node.restart(t)
+	}
+	require.Eventually(t, func() bool { return countStatus(t, nodes[0], "span", shared.StatusSuccess) == n }, 120*time.Second, 100*time.Millisecond,
+		"every task ends after the restart")
+	require.Len(t, readSpans(t, file), n)
 }

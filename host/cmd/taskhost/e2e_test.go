@@ -63,6 +63,13 @@ handler "pid" {
   plugin = %[1]q
   method = "pid"
 }
+
+handler "span" {
+  plugin                = %[1]q
+  method                = "span"
+  max_worker_count      = 2
+  idle_shutdown_timeout = "forever"
+}
 `, bin) + extra
 	cfgPath := filepath.Join(dir, "taskhost.hcl")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(config), 0o644))
@@ -163,7 +170,7 @@ func TestE2EServeAndCLI(t *testing.T) {
 	require.Len(t, nodes.Nodes, 1)
 	require.Equal(t, "main", nodes.Nodes[0].ID)
 	require.Equal(t, "http://"+addr, nodes.Nodes[0].Address)
-	require.Equal(t, []string{"echo", "fail", "pid", "progress", "sleep"}, nodes.Nodes[0].Handlers)
+	require.Equal(t, []string{"echo", "fail", "pid", "progress", "sleep", "span"}, nodes.Nodes[0].Handlers)
 
 	// SIGTERM stops the host gracefully.
 	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
@@ -378,5 +385,5 @@ schedule "nightly" {
 	// The strict host refuses them, naming the types it has.
 	addr, _, _ = serveReal(t, "strict_types = true\n")
 	r = taskhost(t, addr, "", "create", "nosuch-typo", "{}", "--wait")
-	requireOneLine(t, r, 1, `task type "nosuch-typo" has no handler`, "want one of echo, fail, pid, progress, sleep", "422 NoHandler")
+	requireOneLine(t, r, 1, `task type "nosuch-typo" has no handler`, "want one of echo, fail, pid, progress, sleep, span", "422 NoHandler")
 }

@@ -275,21 +275,23 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	if !storable(typ) {
 		return nil, nil // no such type can be stored
 	}
-	rows, _ := s.pool.Query(ctx, s.sql.claimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim))
+	// Tasks whose lease lapsed first: they are the oldest work, and a
+	// backlog of pending tasks must not hold them back.
+	rows, _ := s.pool.Query(ctx, s.sql.reclaimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim))
 	recs, err := pgx.CollectRows(rows, scanRecord)
 	if err != nil {
-		return nil, fmt.Errorf("claim tasks: %w", err)
+		return nil, fmt.Errorf("reclaim tasks: %w", err)
+	}
+	for _, r := range recs {
+		s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
 	}
 	if n := min(limit, maxClaim) - len(recs); n > 0 {
-		rows, _ := s.pool.Query(ctx, s.sql.reclaimTasks, typ, now, owner, leaseUntil, n)
-		reclaimed, err := pgx.CollectRows(rows, scanRecord)
+		rows, _ := s.pool.Query(ctx, s.sql.claimTasks, typ, now, owner, leaseUntil, n)
+		pending, err := pgx.CollectRows(rows, scanRecord)
 		if err != nil {
-			return nil, fmt.Errorf("reclaim tasks: %w", err)
+			return nil, fmt.Errorf("claim tasks: %w", err)
 		}
-		for _, r := range reclaimed {
-			s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
-		}
-		recs = append(recs, reclaimed...)
+		recs = append(recs, pending...)
 	}
 	if len(recs) > 0 {
 		s.wrote(ctx, time.Time{})

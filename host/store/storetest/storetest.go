@@ -730,7 +730,7 @@ func testNextDue(t *testing.T, f *fixture) {
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.True(t, want.Equal(due), "want %v, got %v", want, due)
-		_, err = f.claim("n", due, "n1", due)
+		_, err = f.claim("n", due, "n1", due.Add(time.Hour))
 		require.NoError(t, err)
 	}
 	_, ok, err = f.s.NextDue(f.ctx, "n")
