@@ -317,6 +317,23 @@ func countStatus(t *testing.T, n *clusterNode, typ string, status shared.Status)
 	}
 }
 
+// createSpans creates n span tasks of ms through node, kept when done,
+// and returns the file their runs are written to.
+func createSpans(t *testing.T, node *clusterNode, n, ms int) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "spans")
+	payload := json.RawMessage(fmt.Sprintf(`{"file":%q,"ms":%d}`, file, ms))
+	tasks := make([]host.NewTask, n)
+	for i := range tasks {
+		tasks[i] = host.NewTask{Type: "span", Payload: payload, Options: host.CreateOptions{RetainFor: host.RetainForever}}
+	}
+	for batch := range slices.Chunk(tasks, 500) {
+		_, err := node.client.CreateMany(t.Context(), batch)
+		require.NoError(t, err)
+	}
+	return file
+}
+
 // span is one run of a span task, from the lines the method wrote.
 type span struct {
 	attempt    int
@@ -354,17 +371,8 @@ func readSpans(t *testing.T, file string) map[string][]*span {
 func TestE2EClusterKilledNodeUnderLoad(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 3, "3s", "")
-	file := filepath.Join(t.TempDir(), "spans")
 	const n = 2000
-	payload := json.RawMessage(fmt.Sprintf(`{"file":%q,"ms":30}`, file))
-	tasks := make([]host.NewTask, n)
-	for i := range tasks {
-		tasks[i] = host.NewTask{Type: "span", Payload: payload, Options: host.CreateOptions{RetainFor: host.RetainForever}}
-	}
-	for i := 0; i < n; i += 500 {
-		_, err := nodes[0].client.CreateMany(t.Context(), tasks[i:i+500])
-		require.NoError(t, err)
-	}
+	file := createSpans(t, nodes[0], n, 30)
 	require.Eventually(t, func() bool { return countStatus(t, nodes[0], "span", shared.StatusSuccess) >= n/4 }, 60*time.Second, 20*time.Millisecond)
 	victim := nodes[1]
 	// Killed while it runs span methods, so that some runs are cut short.
@@ -412,15 +420,8 @@ func TestE2EClusterKilledNodeUnderLoad(t *testing.T) {
 func TestE2EClusterRestartAllLosesNothing(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 3, "3s", "")
-	file := filepath.Join(t.TempDir(), "spans")
 	const n = 300
-	payload := json.RawMessage(fmt.Sprintf(`{"file":%q,"ms":50}`, file))
-	tasks := make([]host.NewTask, n)
-	for i := range tasks {
-		tasks[i] = host.NewTask{Type: "span", Payload: payload, Options: host.CreateOptions{RetainFor: host.RetainForever}}
-	}
-	_, err := nodes[0].client.CreateMany(t.Context(), tasks)
-	require.NoError(t, err)
+	file := createSpans(t, nodes[0], n, 50)
 	require.Eventually(t, func() bool { return countStatus(t, nodes[0], "span", shared.StatusSuccess) >= 20 }, 60*time.Second, 20*time.Millisecond)
 	require.Positive(t, countStatus(t, nodes[0], "span", shared.StatusPending))
 	for _, node := range nodes {
