@@ -767,7 +767,9 @@ func (h *Host) Stop(ctx context.Context) error {
 	close(h.stopped)
 	h.loops.Wait()
 	if ns, ok := h.st.(store.NodeStore); ok {
-		if err := ns.RemoveNode(context.Background(), h.opts.NodeID); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), h.opts.Lease/3)
+		defer cancel()
+		if err := ns.RemoveNode(ctx, h.opts.NodeID); err != nil {
 			h.log.Warn("removing this node from the store's nodes failed; it ages out", "error", err)
 		}
 	}

@@ -15,9 +15,9 @@ import (
 
 // renewLoop renews the leases of the tasks running here every third of
 // the lease. A task whose lease the store says is lost has its method
-// cancelled and its outcome dropped; when renewals fail for a whole
-// lease, every task running here counts as lost, since other nodes may
-// have taken them.
+// cancelled and its outcome dropped; on a store other nodes share, when
+// renewals fail for a whole lease, every task running here counts as
+// lost, since other nodes may have taken them.
 func (h *Host) renewLoop() {
 	every := h.opts.Lease / 3
 	t := time.NewTicker(every)
@@ -41,7 +41,9 @@ func (h *Host) renewLoop() {
 		cancel()
 		if err != nil {
 			h.log.Warn("renewing the leases of running tasks failed", "running", len(leases), "error", err)
-			if start.Sub(renewed) >= h.opts.Lease {
+			// On a store other nodes share, they may have taken the tasks
+			// by now: stop working on them. Alone, this host keeps them.
+			if _, shared := h.st.(store.NodeStore); shared && start.Sub(renewed) >= h.opts.Lease {
 				ids := make([]string, len(leases))
 				for i, l := range leases {
 					ids[i] = l.ID
