@@ -132,11 +132,13 @@ proto: tools ## regenerate shared/proto from worker.proto
 .PHONY: verify
 verify: proto ## regenerate code and fail if it differs from what is committed
 	$(GO) mod tidy
-	git diff --exit-code -- shared/proto go.mod go.sum
+	cd host/cmd/taskbench/riverpeer && $(GO) mod tidy # the River peer's own module requires this one
+	git diff --exit-code -- shared/proto go.mod go.sum host/cmd/taskbench/riverpeer/go.mod host/cmd/taskbench/riverpeer/go.sum
 
 .PHONY: tidy
-tidy: ## go mod tidy
+tidy: ## go mod tidy, here and in the River peer's module
 	$(GO) mod tidy
+	cd host/cmd/taskbench/riverpeer && $(GO) mod tidy
 
 .PHONY: clean
 clean: ## remove bin/
