@@ -435,3 +435,45 @@ func TestE2EClusterRestartAllLosesNothing(t *testing.T) {
 		"every task ends after the restart")
 	require.Len(t, readSpans(t, file), n)
 }
+
+func TestE2EMigrate(t *testing.T) {
+	t.Parallel()
+	url, schema := pgtest.Schema(t)
+	cfg := filepath.Join(t.TempDir(), "taskhost.hcl")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("store {\n  schema = %q\n}\n", schema)), 0o644))
+	migrate := func(args ...string) result {
+		cmd := exec.CommandContext(t.Context(), taskhostBin, append([]string{"migrate", "--config", cfg}, args...)...)
+		cmd.Env = append(os.Environ(), DatabaseURLEnv+"="+url)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	}
+	r := migrate("status")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, []string{"VERSION NAME APPLIED", "001 001_tasks pending", "002 002_schedules pending", "003 003_cluster pending"}, fieldLines(r.stdout))
+	r = migrate()
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "applied 001_tasks\napplied 002_schedules\napplied 003_cluster\n", r.stdout)
+	r = migrate("up")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, "schema "+schema+" is up to date\n", r.stdout)
+	r = migrate("status")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NotContains(t, r.stdout, "pending")
+	require.Len(t, fieldLines(r.stdout), 4)
+	require.Equal(t, 2, migrate("sideways").code)
+}
+
+// fieldLines is each line of s with its fields joined by one space.
+func fieldLines(s string) []string {
+	var out []string
+	for line := range strings.Lines(s) {
+		out = append(out, strings.Join(strings.Fields(line), " "))
+	}
+	return out
+}
