@@ -27,12 +27,14 @@ type hostConfig struct {
 	// echoType): the testworker's echo method, 8 workers kept forever.
 	Handler     bool
 	HandlerType string
-	// TaskInterval is the host's safety-net poll; 0 means the default.
+	// TaskInterval is the host's safety-net poll; 0 means the backend's.
 	TaskInterval time.Duration
 	// Backend opens the host's fresh store, closed and discarded with the
-	// host; nil means Badger in a fresh directory.
+	// host, and gives the host's options; nil means Badger in a fresh
+	// directory.
 	Backend *backend
-	// Store, when set, is an open store to use (and leave open) instead.
+	// Store, when set, is an open store to use (and leave open) instead
+	// of one the backend opens.
 	Store store.Store
 	// NoStart leaves the host not started.
 	NoStart bool
@@ -74,6 +76,9 @@ type backend struct {
 	// open returns a fresh, empty store for one host under test, and the
 	// function that closes and discards it.
 	open func(ctx context.Context) (store.Store, func(), error)
+	// hostOptions are what a host on this store is set up with, as
+	// `taskhost serve` would set it up; the bench sets the worker cap.
+	hostOptions host.Options
 }
 
 // key is the figure key k of this backend.
@@ -106,16 +111,21 @@ func (b *bench) newHost(ctx context.Context, hc hostConfig) (bh *benchHost, err 
 			bh.close()
 		}
 	}()
+	be := hc.Backend
+	if be == nil {
+		be = b.badger()
+	}
 	if bh.st = hc.Store; bh.st == nil {
-		be := hc.Backend
-		if be == nil {
-			be = b.badger()
-		}
 		if bh.st, bh.closeStore, err = be.open(ctx); err != nil {
 			return nil, fmt.Errorf("open the %s store: %w", be.name, err)
 		}
 	}
-	bh.h, err = host.New(bh.st, host.Options{SystemWorkerCount: workers, TaskInterval: hc.TaskInterval})
+	opts := be.hostOptions
+	opts.SystemWorkerCount = workers
+	if hc.TaskInterval != 0 {
+		opts.TaskInterval = hc.TaskInterval
+	}
+	bh.h, err = host.New(bh.st, opts)
 	if err != nil {
 		return nil, err
 	}
