@@ -33,25 +33,31 @@ func (b *bench) pgstore() *backend {
 		name: "pgstore", prefix: pgPrefix,
 		hostOptions: host.Options{TaskInterval: pgClusterTaskInterval, Lease: host.DefaultLease},
 		open: func(ctx context.Context) (store.Store, func(), error) {
-			url, schema := b.cfg.databaseURL, randomSchema()
-			drop := func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				if err := pgstore.DropSchema(ctx, url, schema); err != nil {
-					b.logf("   %v", err)
-				}
-			}
-			st, err := pgstore.Open(ctx, url, pgstore.Options{Schema: schema})
-			if err != nil {
-				drop() // Open may have created it before failing
-				return nil, nil, err
-			}
-			return st, func() {
-				_ = st.Close()
-				drop()
-			}, nil
+			return b.openPg(ctx, randomSchema())
 		},
 	}
+}
+
+// openPg opens pgstore on schema of cfg.databaseURL, creating it, and
+// returns the function that closes the store and drops the schema.
+func (b *bench) openPg(ctx context.Context, schema string) (store.Store, func(), error) {
+	url := b.cfg.databaseURL
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := pgstore.DropSchema(ctx, url, schema); err != nil {
+			b.logf("   %v", err)
+		}
+	}
+	st, err := pgstore.Open(ctx, url, pgstore.Options{Schema: schema})
+	if err != nil {
+		drop() // Open may have created it before failing
+		return nil, nil, err
+	}
+	return st, func() {
+		_ = st.Close()
+		drop()
+	}, nil
 }
 
 // randomSchema is a schema name no other run uses.
