@@ -3,7 +3,7 @@ module github.com/taskhost/taskhost/host/cmd/taskbench/riverpeer
 go 1.26.0
 
 require (
-	github.com/jackc/pgx/v5 v5.11.0
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/riverqueue/river v0.51.2
 	github.com/riverqueue/river/riverdriver/riverpgxv5 v0.51.2
 	github.com/taskhost/taskhost v0.0.0-00010101000000-000000000000
