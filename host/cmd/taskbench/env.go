@@ -36,6 +36,9 @@ type hostConfig struct {
 	// Store, when set, is an open store to use (and leave open) instead
 	// of one the backend opens.
 	Store store.Store
+	// NodeID names the host among others on the same store; "" means
+	// the host's default (host name and pid: one per process).
+	NodeID string
 	// NoStart leaves the host not started.
 	NoStart bool
 	// NoAPI serves no HTTP API.
@@ -122,6 +125,7 @@ func (b *bench) newHost(ctx context.Context, hc hostConfig) (bh *benchHost, err 
 	}
 	opts := be.hostOptions
 	opts.SystemWorkerCount = workers
+	opts.NodeID = hc.NodeID
 	if hc.TaskInterval != 0 {
 		opts.TaskInterval = hc.TaskInterval
 	}

@@ -23,7 +23,9 @@
 // why. The pg-bulk, pg-paced and pg-create scenarios run the same
 // scenarios on a host whose store is pgstore, in a fresh schema of that
 // database per host, set up as a `taskhost serve` cluster node, and
-// compare them with River's figures; skipped likewise.
+// compare them with River's figures; pg-nodes runs the bulk scenario
+// created while processing on three such nodes in this process sharing
+// one schema; skipped likewise.
 //
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
@@ -85,7 +87,7 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale"}
 }
 
 func baselinesOf(s string) []string {
@@ -96,7 +98,7 @@ func baselinesOf(s string) []string {
 		return []string{"raw-badger"}
 	case "coldstart":
 		return []string{"raw-spawn", "raw-echo"}
-	case "pg-bulk", "pg-paced", "pg-create":
+	case "pg-bulk", "pg-paced", "pg-create", "pg-nodes":
 		return []string{"river"}
 	}
 	return nil
@@ -271,6 +273,7 @@ func (b *bench) runAll(ctx context.Context) bool {
 		"pg-bulk":   b.onPostgres("pg-bulk", b.bulk),
 		"pg-paced":  b.onPostgres("pg-paced", b.paced),
 		"pg-create": b.onPostgres("pg-create", b.createCall),
+		"pg-nodes":  b.onPostgres("pg-nodes", b.bulkNodes),
 		"scale":     b.scale,
 	}
 	mode := "full"

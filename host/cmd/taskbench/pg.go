@@ -119,6 +119,11 @@ func pgSpecs(specs []spec) []spec {
 			p.Target = atMost(targetPgStartP50)
 		}
 		out = append(out, p)
+		if s.Key == "bulk.overlap.e2e" {
+			out = append(out, spec{Key: pgPrefix + "nodes.bulk.overlap.e2e", Scenario: "pg 3 nodes",
+				Name: p.Name + ", 3 nodes in this process, 8 workers each", Unit: s.Unit,
+				Baseline: p.Baseline, BaselineName: p.BaselineName})
+		}
 	}
 	return out
 }

@@ -122,6 +122,7 @@ func TestPgFigures(t *testing.T) {
 		require.Equal(t, s.Unit == "ms", river.Unit == "ms", "%s: a latency is compared with a latency", pg.Key)
 	}
 	require.Equal(t, 14, twins)
+	require.Equal(t, "river.bulk.overlap.e2e", r.byKey["pg.nodes.bulk.overlap.e2e"].Baseline)
 	require.Equal(t, "river.bulk.backlog.insert", r.byKey["pg.bulk.backlog.create"].Baseline)
 
 	// 1,200 tasks/s against River's 2,000 jobs/s: 0.6×, met; 900: 0.45×,
