@@ -104,7 +104,7 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "river.create.c1.p99", Scenario: "river (peer)", Name: "Insert p99, 1 inserter", Unit: "ms"},
 		{Key: "river.create.c1.rate", Scenario: "river (peer)", Name: "Insert throughput, 1 inserter", Unit: "jobs/s"},
 	}
-	return slices.Concat(specs, pgSpecs(specs), []spec{
+	scale := []spec{
 		{Key: "scale.load.time", Scenario: "scale", Name: "load " + scaleN + " tasks (once)", Unit: "s"},
 		{Key: "scale.load.rate", Scenario: "scale", Name: "load rate (batched creates)", Unit: "tasks/s"},
 		{Key: "scale.query.first", Scenario: "scale", Name: "query page of 100 p50, worst of 32 (first page)", Unit: "ms",
@@ -121,7 +121,8 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "scale.rss.free.anon", Scenario: "scale", Name: "  of which anonymous", Unit: "MB"},
 		{Key: "scale.dispatch", Scenario: "scale", Name: "Start → first dispatch, " + pendingN + " pending", Unit: "ms",
 			Target: atMost(targetFirstDispatch)},
-	})
+	}
+	return slices.Concat(specs, pgSpecs(specs), scale, pgScaleSpecs(scale))
 }
 
 // formatCount writes 1000000 as "1M", 100000 as "100k", 12500 as

@@ -25,7 +25,8 @@
 // database per host, set up as a `taskhost serve` cluster node, and
 // compare them with River's figures; pg-nodes runs the bulk scenario
 // created while processing on three such nodes in this process sharing
-// one schema; skipped likewise.
+// one schema; pg-scale loads the scale scenario's tasks into pgstore and
+// times the same query pages; skipped likewise.
 //
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
@@ -87,7 +88,7 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
 }
 
 func baselinesOf(s string) []string {
@@ -275,6 +276,7 @@ func (b *bench) runAll(ctx context.Context) bool {
 		"pg-create": b.onPostgres("pg-create", b.createCall),
 		"pg-nodes":  b.onPostgres("pg-nodes", b.bulkNodes),
 		"scale":     b.scale,
+		"pg-scale":  b.onPostgres("pg-scale", b.pgScale),
 	}
 	mode := "full"
 	if b.cfg.short {

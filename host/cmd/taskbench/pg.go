@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/taskhost/taskhost/host"
@@ -121,8 +122,22 @@ func pgSpecs(specs []spec) []spec {
 		out = append(out, p)
 		if s.Key == "bulk.overlap.e2e" {
 			out = append(out, spec{Key: pgPrefix + "nodes.bulk.overlap.e2e", Scenario: "pg 3 nodes",
-				Name: p.Name + ", 3 nodes in this process, 8 workers each", Unit: s.Unit,
+				Name: strings.TrimSuffix(p.Name, ": first create → last done") + " on 3 nodes × 8 workers (one process)", Unit: s.Unit,
 				Baseline: p.Baseline, BaselineName: p.BaselineName})
+		}
+	}
+	return out
+}
+
+// pgScaleSpecs are the figures of the scale scenario on pgstore: the
+// load and the query pages (with their target), keyed pgPrefix + the
+// Badger figure's key.
+func pgScaleSpecs(scale []spec) []spec {
+	var out []spec
+	for _, s := range scale {
+		if strings.HasPrefix(s.Key, "scale.load.") || strings.HasPrefix(s.Key, "scale.query.") {
+			s.Key, s.Scenario = pgPrefix+s.Key, "pg scale"
+			out = append(out, s)
 		}
 	}
 	return out
@@ -135,4 +150,37 @@ func riverPeerKey(key string) string {
 		return riverPrefix + "bulk.backlog.insert"
 	}
 	return riverPrefix + key
+}
+
+// pgScale loads the scale scenario's data set (cfg.scaleTasks tasks:
+// 1M, 100k with -short) into pgstore once, then times its query pages
+// through the API cfg.slowRuns times. RSS and first dispatch are
+// Badger's figures (this process holds no data on pgstore).
+func (b *bench) pgScale(ctx context.Context, be *backend) error {
+	st, closeStore, err := be.open(ctx)
+	if err != nil {
+		return fmt.Errorf("open the %s store: %w", be.name, err)
+	}
+	// The host the queries go to: no handler, not started.
+	qh, err := b.newHost(ctx, hostConfig{Store: st, Backend: be, NoStart: true})
+	if err != nil {
+		closeStore()
+		return err
+	}
+	qh.closeStore = closeStore
+	defer qh.close()
+	t0 := time.Now()
+	if err := b.scaleLoad(ctx, qh.h, st); err != nil {
+		return err
+	}
+	load := time.Since(t0)
+	b.res.add(be.key("scale.load.time"), load.Seconds())
+	b.res.add(be.key("scale.load.rate"), float64(b.cfg.scaleTasks)/load.Seconds())
+	b.logf("  loaded %d tasks in %v (%.0f tasks/s)", b.cfg.scaleTasks, load.Round(time.Millisecond), float64(b.cfg.scaleTasks)/load.Seconds())
+	for run := range b.cfg.slowRuns {
+		if err := b.scaleQueries(ctx, qh, be); err != nil {
+			return fmt.Errorf("queries, run %d: %w", run+1, err)
+		}
+	}
+	return nil
 }
