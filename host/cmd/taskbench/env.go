@@ -84,6 +84,16 @@ type backend struct {
 	hostOptions host.Options
 }
 
+// repeat runs once n times on the backend, and says which run failed.
+func repeat(ctx context.Context, n int, be *backend, once func(context.Context, *backend) error) error {
+	for run := range n {
+		if err := once(ctx, be); err != nil {
+			return fmt.Errorf("run %d: %w", run+1, err)
+		}
+	}
+	return nil
+}
+
 // key is the figure key k of this backend.
 func (be *backend) key(k string) string { return be.prefix + k }
 

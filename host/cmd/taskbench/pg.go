@@ -157,20 +157,14 @@ func riverPeerKey(key string) string {
 // through the API cfg.slowRuns times. RSS and first dispatch are
 // Badger's figures (this process holds no data on pgstore).
 func (b *bench) pgScale(ctx context.Context, be *backend) error {
-	st, closeStore, err := be.open(ctx)
-	if err != nil {
-		return fmt.Errorf("open the %s store: %w", be.name, err)
-	}
 	// The host the queries go to: no handler, not started.
-	qh, err := b.newHost(ctx, hostConfig{Store: st, Backend: be, NoStart: true})
+	qh, err := b.newHost(ctx, hostConfig{Backend: be, NoStart: true})
 	if err != nil {
-		closeStore()
 		return err
 	}
-	qh.closeStore = closeStore
 	defer qh.close()
 	t0 := time.Now()
-	if err := b.scaleLoad(ctx, qh.h, st); err != nil {
+	if err := b.scaleLoad(ctx, qh.h, qh.st); err != nil {
 		return err
 	}
 	load := time.Since(t0)

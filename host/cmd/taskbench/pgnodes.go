@@ -21,12 +21,7 @@ const pgNodes = 3
 // every final state notified to every node) on the same CPUs, not
 // scale-out: the three nodes and their 24 workers share this machine.
 func (b *bench) bulkNodes(ctx context.Context, be *backend) error {
-	for run := range b.cfg.slowRuns {
-		if err := b.bulkNodesOnce(ctx, be); err != nil {
-			return fmt.Errorf("run %d: %w", run+1, err)
-		}
-	}
-	return nil
+	return repeat(ctx, b.cfg.slowRuns, be, b.bulkNodesOnce)
 }
 
 func (b *bench) bulkNodesOnce(ctx context.Context, be *backend) (err error) {
