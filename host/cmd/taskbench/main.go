@@ -108,7 +108,7 @@ func baselinesOf(s string) []string {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("taskbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	short := fs.Bool("short", false, "a ~1 minute look: smaller counts, one run of the slow scenarios")
+	short := fs.Bool("short", false, "a quick look (~1 min, ~3 with a database): smaller counts, one run of the slow scenarios")
 	runs := fs.Int("runs", 3, "runs of each scenario (bulk, paced and scale: 1 with -short; scale loads its tasks once)")
 	plugin := fs.String("plugin", "", "testworker binary to use (default: build plugins/testworker)")
 	scen := fs.String("scenarios", strings.Join(scenarioNames(), ","), "comma-separated scenarios to run; each adds the baselines it is compared with")
