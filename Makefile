@@ -81,7 +81,7 @@ soak: ## mixed load with crashes and timeouts for SOAK (default 10m); RSS, heap,
 	$(GO) run ./host/cmd/tasksoak -duration $(SOAK) $(SOAKFLAGS)
 
 .PHONY: bench
-bench: ## run every scenario against a real host, beside its baselines, and print the table (~10 min, ~20 when a database answers; BENCHFLAGS adds flags)
+bench: ## run every scenario against a real host, beside its baselines, and print the table (~10 min, longer when a database answers; BENCHFLAGS adds flags)
 	$(GO) run ./host/cmd/taskbench $(BENCHFLAGS)
 
 .PHONY: bench-short
