@@ -227,25 +227,39 @@ func (bh *benchHost) track(want int, record bool, onSuccess func(id string)) *tr
 
 // warm creates echo tasks until every one of the handler's workers is up.
 func (bh *benchHost) warm(ctx context.Context) error {
+	return warmNodes(ctx, []*benchHost{bh})
+}
+
+// warmNodes creates echo tasks on the first node until every node has
+// all its workers up: on a shared store any node may run any of them, so
+// they are counted across the nodes (one node: a host's warm).
+func warmNodes(ctx context.Context, nodes []*benchHost) error {
 	for range 20 {
-		const n = 4 * workers
-		tr := bh.track(n, false, nil)
-		tasks := make([]host.NewTask, n)
-		for i := range tasks {
-			tasks[i] = host.NewTask{Type: echoType, Payload: []byte(`{"warm":true}`)}
+		n := 4 * workers * len(nodes)
+		tr := newTracker(n, false)
+		for _, node := range nodes {
+			node.cur.Store(tr)
 		}
-		if _, err := bh.h.CreateMany(ctx, tasks); err != nil {
+		if _, err := nodes[0].h.CreateMany(ctx, echoTasks(n)); err != nil {
 			return fmt.Errorf("warm up: %w", err)
 		}
 		if err := tr.wait(ctx, 30*time.Second); err != nil {
 			return fmt.Errorf("warm up: %w", err)
 		}
-		if hs := bh.h.Handlers(); len(hs) > 0 && hs[0].Pool.Alive >= workers {
-			bh.cur.Store(nil)
+		up := 0
+		for _, node := range nodes {
+			if hs := node.h.Handlers(); len(hs) > 0 && hs[0].Pool.Alive >= workers {
+				up++
+			}
+		}
+		if up == len(nodes) {
+			for _, node := range nodes {
+				node.cur.Store(nil)
+			}
 			return nil
 		}
 	}
-	return errors.New("warm up: the handler never had all its workers up")
+	return errors.New("warm up: a handler never had all its workers up")
 }
 
 // tracker counts a phase's state changes, and keeps each task's

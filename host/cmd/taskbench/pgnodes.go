@@ -76,35 +76,3 @@ func (b *bench) bulkNodesOnce(ctx context.Context, be *backend) (err error) {
 		pgNodes, n, created.Sub(start).Round(time.Millisecond), end.Sub(start).Round(time.Millisecond))
 	return nil
 }
-
-// warmNodes creates echo tasks on the first node until every node has
-// all its workers up: on a shared store any node may run any of them, so
-// they are counted across the nodes.
-func warmNodes(ctx context.Context, nodes []*benchHost) error {
-	for range 20 {
-		n := 4 * workers * len(nodes)
-		tr := newTracker(n, false)
-		for _, node := range nodes {
-			node.cur.Store(tr)
-		}
-		if _, err := nodes[0].h.CreateMany(ctx, echoTasks(n)); err != nil {
-			return fmt.Errorf("warm up: %w", err)
-		}
-		if err := tr.wait(ctx, 30*time.Second); err != nil {
-			return fmt.Errorf("warm up: %w", err)
-		}
-		up := 0
-		for _, node := range nodes {
-			if hs := node.h.Handlers(); len(hs) > 0 && hs[0].Pool.Alive >= workers {
-				up++
-			}
-		}
-		if up == len(nodes) {
-			for _, node := range nodes {
-				node.cur.Store(nil)
-			}
-			return nil
-		}
-	}
-	return errors.New("warm up: some node never had all its workers up")
-}
