@@ -81,11 +81,11 @@ soak: ## mixed load with crashes and timeouts for SOAK (default 10m); RSS, heap,
 	$(GO) run ./host/cmd/tasksoak -duration $(SOAK) $(SOAKFLAGS)
 
 .PHONY: bench
-bench: ## run every scenario against a real host, beside its baselines, and print the table (~10 min; BENCHFLAGS adds flags)
+bench: ## run every scenario against a real host, beside its baselines, and print the table (~10 min, longer when a database answers; BENCHFLAGS adds flags)
 	$(GO) run ./host/cmd/taskbench $(BENCHFLAGS)
 
 .PHONY: bench-short
-bench-short: ## a ~1 minute look at the same table (taskbench -short)
+bench-short: ## a quick look at the same table (taskbench -short: ~1 min, ~3 when a database answers)
 	$(GO) run ./host/cmd/taskbench -short $(BENCHFLAGS)
 
 .PHONY: bench-go

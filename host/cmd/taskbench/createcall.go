@@ -16,12 +16,7 @@ const createClients = 8
 // createCall runs the create-call scenario cfg.runs times on the
 // backend.
 func (b *bench) createCall(ctx context.Context, be *backend) error {
-	for run := range b.cfg.runs {
-		if err := b.createCallOnce(ctx, be); err != nil {
-			return fmt.Errorf("run %d: %w", run+1, err)
-		}
-	}
-	return nil
+	return repeat(ctx, b.cfg.runs, be, b.createCallOnce)
 }
 
 // createCallOnce measures durable POST /v1/tasks for a type without a

@@ -27,13 +27,18 @@ type hostConfig struct {
 	// echoType): the testworker's echo method, 8 workers kept forever.
 	Handler     bool
 	HandlerType string
-	// TaskInterval is the host's safety-net poll; 0 means the default.
+	// TaskInterval is the host's safety-net poll; 0 means the backend's.
 	TaskInterval time.Duration
 	// Backend opens the host's fresh store, closed and discarded with the
-	// host; nil means Badger in a fresh directory.
+	// host, and gives the host's options; nil means Badger in a fresh
+	// directory.
 	Backend *backend
-	// Store, when set, is an open store to use (and leave open) instead.
+	// Store, when set, is an open store to use (and leave open) instead
+	// of one the backend opens.
 	Store store.Store
+	// NodeID names the host among others on the same store; "" means
+	// the host's default (host name and pid: one per process).
+	NodeID string
 	// NoStart leaves the host not started.
 	NoStart bool
 	// NoAPI serves no HTTP API.
@@ -74,6 +79,19 @@ type backend struct {
 	// open returns a fresh, empty store for one host under test, and the
 	// function that closes and discards it.
 	open func(ctx context.Context) (store.Store, func(), error)
+	// hostOptions are what a host on this store is set up with, as
+	// `taskhost serve` would set it up; the bench sets the worker cap.
+	hostOptions host.Options
+}
+
+// repeat runs once n times on the backend, and says which run failed.
+func repeat(ctx context.Context, n int, be *backend, once func(context.Context, *backend) error) error {
+	for run := range n {
+		if err := once(ctx, be); err != nil {
+			return fmt.Errorf("run %d: %w", run+1, err)
+		}
+	}
+	return nil
 }
 
 // key is the figure key k of this backend.
@@ -106,16 +124,22 @@ func (b *bench) newHost(ctx context.Context, hc hostConfig) (bh *benchHost, err 
 			bh.close()
 		}
 	}()
+	be := hc.Backend
+	if be == nil {
+		be = b.badger()
+	}
 	if bh.st = hc.Store; bh.st == nil {
-		be := hc.Backend
-		if be == nil {
-			be = b.badger()
-		}
 		if bh.st, bh.closeStore, err = be.open(ctx); err != nil {
 			return nil, fmt.Errorf("open the %s store: %w", be.name, err)
 		}
 	}
-	bh.h, err = host.New(bh.st, host.Options{SystemWorkerCount: workers, TaskInterval: hc.TaskInterval})
+	opts := be.hostOptions
+	opts.SystemWorkerCount = workers
+	opts.NodeID = hc.NodeID
+	if hc.TaskInterval != 0 {
+		opts.TaskInterval = hc.TaskInterval
+	}
+	bh.h, err = host.New(bh.st, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -203,25 +227,39 @@ func (bh *benchHost) track(want int, record bool, onSuccess func(id string)) *tr
 
 // warm creates echo tasks until every one of the handler's workers is up.
 func (bh *benchHost) warm(ctx context.Context) error {
+	return warmNodes(ctx, []*benchHost{bh})
+}
+
+// warmNodes creates echo tasks on the first node until every node has
+// all its workers up: on a shared store any node may run any of them, so
+// they are counted across the nodes (one node: a host's warm).
+func warmNodes(ctx context.Context, nodes []*benchHost) error {
 	for range 20 {
-		const n = 4 * workers
-		tr := bh.track(n, false, nil)
-		tasks := make([]host.NewTask, n)
-		for i := range tasks {
-			tasks[i] = host.NewTask{Type: echoType, Payload: []byte(`{"warm":true}`)}
+		n := 4 * workers * len(nodes)
+		tr := newTracker(n, false)
+		for _, node := range nodes {
+			node.cur.Store(tr)
 		}
-		if _, err := bh.h.CreateMany(ctx, tasks); err != nil {
+		if _, err := nodes[0].h.CreateMany(ctx, echoTasks(n)); err != nil {
 			return fmt.Errorf("warm up: %w", err)
 		}
 		if err := tr.wait(ctx, 30*time.Second); err != nil {
 			return fmt.Errorf("warm up: %w", err)
 		}
-		if hs := bh.h.Handlers(); len(hs) > 0 && hs[0].Pool.Alive >= workers {
-			bh.cur.Store(nil)
+		up := 0
+		for _, node := range nodes {
+			if hs := node.h.Handlers(); len(hs) > 0 && hs[0].Pool.Alive >= workers {
+				up++
+			}
+		}
+		if up == len(nodes) {
+			for _, node := range nodes {
+				node.cur.Store(nil)
+			}
 			return nil
 		}
 	}
-	return errors.New("warm up: the handler never had all its workers up")
+	return errors.New("warm up: a handler never had all its workers up")
 }
 
 // tracker counts a phase's state changes, and keeps each task's

@@ -1,6 +1,9 @@
 package main
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // Targets from issue 5, checked against each figure's median over runs.
 const (
@@ -17,12 +20,18 @@ const (
 	targetFirstDispatch = 1000 // ms from Start with 100k pending
 )
 
+// Targets from issue 11 for the scenarios run on pgstore.
+const (
+	targetPgBulkOfRiver = 0.5 // of the River peer's jobs/s
+	targetPgStartP50    = 3   // ms, create → handler start
+)
+
 // figureSpecs lists every figure in table order.
 func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 	bulkN := formatCount(bulkTasks)
 	scaleN := formatCount(scaleTasks)
 	pendingN := formatCount(scalePending)
-	return []spec{
+	specs := []spec{
 		{Key: "raw.echo8.rate", Scenario: "baseline", Name: "raw go-plugin echo, 8 procs × 8 callers", Unit: "calls/s"},
 		{Key: "raw.echo8.p50", Scenario: "baseline", Name: "raw echo round trip p50, 8 × 8", Unit: "µs"},
 		{Key: "raw.echo1.p50", Scenario: "baseline", Name: "raw echo round trip p50, 1 × 1", Unit: "µs"},
@@ -94,7 +103,8 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "river.create.c1.p50", Scenario: "river (peer)", Name: "Insert p50, 1 inserter", Unit: "ms"},
 		{Key: "river.create.c1.p99", Scenario: "river (peer)", Name: "Insert p99, 1 inserter", Unit: "ms"},
 		{Key: "river.create.c1.rate", Scenario: "river (peer)", Name: "Insert throughput, 1 inserter", Unit: "jobs/s"},
-
+	}
+	scale := []spec{
 		{Key: "scale.load.time", Scenario: "scale", Name: "load " + scaleN + " tasks (once)", Unit: "s"},
 		{Key: "scale.load.rate", Scenario: "scale", Name: "load rate (batched creates)", Unit: "tasks/s"},
 		{Key: "scale.query.first", Scenario: "scale", Name: "query page of 100 p50, worst of 32 (first page)", Unit: "ms",
@@ -112,6 +122,7 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "scale.dispatch", Scenario: "scale", Name: "Start → first dispatch, " + pendingN + " pending", Unit: "ms",
 			Target: atMost(targetFirstDispatch)},
 	}
+	return slices.Concat(specs, pgSpecs(specs), scale, pgScaleSpecs(scale))
 }
 
 // formatCount writes 1000000 as "1M", 100000 as "100k", 12500 as

@@ -20,7 +20,13 @@
 // else the local test server), through the riverpeer program beside this
 // one, a module of its own so that taskhost's module never depends on
 // River; without a database that answers it is skipped with a line saying
-// why.
+// why. The pg-bulk, pg-paced and pg-create scenarios run the same
+// scenarios on a host whose store is pgstore, in a fresh schema of that
+// database per host, set up as a `taskhost serve` cluster node, and
+// compare them with River's figures; pg-nodes runs the bulk scenario
+// created while processing on three such nodes in this process sharing
+// one schema; pg-scale loads the scale scenario's tasks into pgstore and
+// times the same query pages; skipped likewise.
 //
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
@@ -58,7 +64,8 @@ type config struct {
 	scenarios  []string
 	jsonPath   string
 	profileDir string
-	// databaseURL is the PostgreSQL the River peer runs on.
+	// databaseURL is the PostgreSQL the River peer and the pgstore
+	// scenarios run on.
 	databaseURL string
 
 	echoDur      time.Duration
@@ -81,7 +88,7 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
 }
 
 func baselinesOf(s string) []string {
@@ -92,6 +99,8 @@ func baselinesOf(s string) []string {
 		return []string{"raw-badger"}
 	case "coldstart":
 		return []string{"raw-spawn", "raw-echo"}
+	case "pg-bulk", "pg-paced", "pg-create", "pg-nodes":
+		return []string{"river"}
 	}
 	return nil
 }
@@ -99,7 +108,7 @@ func baselinesOf(s string) []string {
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("taskbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	short := fs.Bool("short", false, "a ~1 minute look: smaller counts, one run of the slow scenarios")
+	short := fs.Bool("short", false, "a quick look (~1 min, ~3 with a database): smaller counts, one run of the slow scenarios")
 	runs := fs.Int("runs", 3, "runs of each scenario (bulk, paced and scale: 1 with -short; scale loads its tasks once)")
 	plugin := fs.String("plugin", "", "testworker binary to use (default: build plugins/testworker)")
 	scen := fs.String("scenarios", strings.Join(scenarioNames(), ","), "comma-separated scenarios to run; each adds the baselines it is compared with")
@@ -111,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scaleBatch := fs.Int("scale-batch", 2000, "tasks per create while loading the scale data set")
 	scaleLoaders := fs.Int("scale-loaders", 4, "goroutines creating batches while loading the scale data set")
 	// No default value shown: the environment's URL may hold a password.
-	dbURL := fs.String("database-url", "", "PostgreSQL for the river scenario (default: $TASKHOST_TEST_DATABASE_URL, else "+defaultDatabaseURL+"); skipped when none answers")
+	dbURL := fs.String("database-url", "", "PostgreSQL for the river and pg-* scenarios (default: $TASKHOST_TEST_DATABASE_URL, else "+defaultDatabaseURL+"); skipped when none answers")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: taskbench [flags]\nscenarios: %s\n", strings.Join(scenarioNames(), ", "))
 		fs.PrintDefaults()
@@ -262,7 +271,12 @@ func (b *bench) runAll(ctx context.Context) bool {
 		"coldstart": b.coldStart,
 		"create":    func(ctx context.Context) error { return b.createCall(ctx, b.badger()) },
 		"river":     b.river,
+		"pg-bulk":   b.onPostgres("pg-bulk", b.bulk),
+		"pg-paced":  b.onPostgres("pg-paced", b.paced),
+		"pg-create": b.onPostgres("pg-create", b.createCall),
+		"pg-nodes":  b.onPostgres("pg-nodes", b.bulkNodes),
 		"scale":     b.scale,
+		"pg-scale":  b.onPostgres("pg-scale", b.pgScale),
 	}
 	mode := "full"
 	if b.cfg.short {
@@ -379,8 +393,10 @@ func (b *bench) report(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "\nload average at the start of each scenario: %s\n", strings.Join(loads, ", "))
-	if line := b.res.riverLine(); line != "" {
-		fmt.Fprintln(w, line)
+	for _, line := range []string{b.res.riverLine(), b.res.pgLine()} {
+		if line != "" {
+			fmt.Fprintln(w, line)
+		}
 	}
 	if b.cfg.jsonPath == "" {
 		return nil

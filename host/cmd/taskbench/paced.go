@@ -23,12 +23,7 @@ const verifyEvery = 16
 
 // paced runs the paced scenario cfg.slowRuns times on the backend.
 func (b *bench) paced(ctx context.Context, be *backend) error {
-	for run := range b.cfg.slowRuns {
-		if err := b.pacedOnce(ctx, be); err != nil {
-			return fmt.Errorf("run %d: %w", run+1, err)
-		}
-	}
-	return nil
+	return repeat(ctx, b.cfg.slowRuns, be, b.pacedOnce)
 }
 
 // pacedOnce creates cfg.pacedRate tasks a second for cfg.pacedDur, one

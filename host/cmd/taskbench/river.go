@@ -102,17 +102,7 @@ func (r *results) addPeer(prefix string, figs []peerFigure) error {
 // this run. Without a database that answers it says why and skips: the
 // bench must run on a machine without PostgreSQL.
 func (b *bench) river(ctx context.Context) error {
-	network, addr, err := databaseAddr(b.cfg.databaseURL)
-	if err == nil {
-		var d net.Dialer
-		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		var c net.Conn
-		if c, err = d.DialContext(dctx, network, addr); err == nil {
-			c.Close()
-		}
-		cancel()
-	}
-	if err != nil {
+	if err := b.dialDatabase(ctx); err != nil {
 		b.logf("   River peer skipped: no database answers at %s (%v); set TASKHOST_TEST_DATABASE_URL or -database-url", redactURL(b.cfg.databaseURL), err)
 		b.res.details["river"] = map[string]any{"skipped": err.Error()}
 		return nil
@@ -151,6 +141,23 @@ func (b *bench) river(ctx context.Context) error {
 	}
 	b.res.details["river"] = out
 	return nil
+}
+
+// dialDatabase checks that something listens where cfg.databaseURL
+// points, within 2 seconds.
+func (b *bench) dialDatabase(ctx context.Context) error {
+	network, addr, err := databaseAddr(b.cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := d.DialContext(dctx, network, addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // peerArgs passes this run's sizes to the peer.

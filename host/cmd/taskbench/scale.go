@@ -144,7 +144,7 @@ func (b *bench) scale(ctx context.Context) error {
 	b.writeHeapProfile("scale-heap")
 
 	for run := range b.cfg.slowRuns {
-		if err := b.scaleQueries(ctx, qh); err != nil {
+		if err := b.scaleQueries(ctx, qh, b.badger()); err != nil {
 			return fmt.Errorf("queries, run %d: %w", run+1, err)
 		}
 		runtime.GC()
@@ -174,7 +174,7 @@ func (b *bench) scale(ctx context.Context) error {
 // Host.CreateMany, everything else straight into the store with its final
 // status (Store.Create takes any valid status), in batches of
 // cfg.scaleBatch from cfg.scaleLoaders goroutines.
-func (b *bench) scaleLoad(ctx context.Context, h *host.Host, st *badgerstore.Store) error {
+func (b *bench) scaleLoad(ctx context.Context, h *host.Host, st store.Store) error {
 	pending := b.cfg.scalePending
 	mixed := b.cfg.scaleTasks - pending
 	batch := b.cfg.scaleBatch
@@ -285,8 +285,9 @@ func queryCases() []queryCase {
 
 // scaleQueries times, through GET /v1/tasks, the first page of 100 of
 // every query case and the page after it (through the first page's
-// cursor), cfg.queryReps times round-robin, and records the p50s.
-func (b *bench) scaleQueries(ctx context.Context, qh *benchHost) error {
+// cursor), cfg.queryReps times round-robin, and records the p50s as the
+// backend's figures.
+func (b *bench) scaleQueries(ctx context.Context, qh *benchHost, be *backend) error {
 	cases := queryCases()
 	first := make([]measure.Latencies, len(cases))
 	next := make([]measure.Latencies, len(cases))
@@ -325,11 +326,11 @@ func (b *bench) scaleQueries(ctx context.Context, qh *benchHost) error {
 		all = append(all, f, n)
 		detail[c.name] = [2]float64{f, n}
 	}
-	b.res.add("scale.query.first", slices.Max(firstP50))
-	b.res.add("scale.query.cursor", slices.Max(nextP50))
-	b.res.add("scale.query.median", summarize(all).Median)
-	runs, _ := b.res.details["scale_query_p50_ms"].([]map[string][2]float64)
-	b.res.details["scale_query_p50_ms"] = append(runs, detail)
+	b.res.add(be.key("scale.query.first"), slices.Max(firstP50))
+	b.res.add(be.key("scale.query.cursor"), slices.Max(nextP50))
+	b.res.add(be.key("scale.query.median"), summarize(all).Median)
+	runs, _ := b.res.details[be.prefix+"scale_query_p50_ms"].([]map[string][2]float64)
+	b.res.details[be.prefix+"scale_query_p50_ms"] = append(runs, detail)
 	// The slowest few, for whoever chases them.
 	order := make([]int, len(cases))
 	for i := range order {

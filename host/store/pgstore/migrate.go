@@ -13,6 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taskhost/taskhost/shared"
 )
 
 //go:embed migrations/*.up.sql
@@ -83,6 +85,29 @@ func Migrate(ctx context.Context, url, schema string) (applied []string, err err
 		return applied, fmt.Errorf("migrate %s, schema %s: %w", RedactURL(url), schema, RedactError(err, url))
 	}
 	return applied, nil
+}
+
+// DropSchema drops schema and everything in it, if it exists: for
+// throwaway schemas (tests, benchmarks), never for a cluster's own. "" is
+// refused rather than taken as DefaultSchema.
+func DropSchema(ctx context.Context, url, schema string) error {
+	if schema == "" {
+		return fmt.Errorf("drop schema: %w: no schema named", shared.ErrInvalidArgument)
+	}
+	schema, err := checkSchema(schema)
+	if err != nil {
+		return fmt.Errorf("drop schema: %w", err)
+	}
+	conn, err := connectOne(ctx, url, schema)
+	if err != nil {
+		return fmt.Errorf("drop schema %s%s: %w", schema, where(url, err), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	// checkSchema has vetted the identifier, which cannot be a parameter.
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("drop schema %s: %w", schema, RedactError(err, url))
+	}
+	return nil
 }
 
 // MigrationStatus lists every migration this build knows, and any the

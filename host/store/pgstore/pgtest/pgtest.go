@@ -64,14 +64,8 @@ func Drop(t testing.TB, url, schema string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Errorf("drop schema %s: %s", schema, oneLine(err, url))
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
+	if err := pgstore.DropSchema(ctx, url, schema); err != nil {
+		t.Error(err)
 	}
 }
 
