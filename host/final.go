@@ -92,12 +92,16 @@ func (h *Host) heardFinal(data []byte) {
 	}
 	h.mu.Lock()
 	now := time.Now()
-	for id, f := range h.heard {
-		if now.Sub(f.at) > finalKeep {
-			delete(h.heard, id)
+	// Forget in the order heard: the oldest first, each once.
+	for len(h.heardOrder) > 0 && now.Sub(h.heardOrder[0].at) > finalKeep {
+		old := h.heardOrder[0]
+		h.heardOrder = h.heardOrder[1:]
+		if f, ok := h.heard[old.id]; ok && !f.at.After(old.at) {
+			delete(h.heard, old.id)
 		}
 	}
 	h.heard[t.ID] = heardFinal{task: t, at: now}
+	h.heardOrder = append(h.heardOrder, heardAt{id: t.ID, at: now})
 	h.mu.Unlock()
 	if t.Status.Terminal() {
 		// Cancelled through another node while it runs here.
@@ -110,6 +114,12 @@ func (h *Host) heardFinal(data []byte) {
 type heardFinal struct {
 	task shared.Task
 	at   time.Time
+}
+
+// heardAt is when the final state of a task was heard, in Host.heardOrder.
+type heardAt struct {
+	id string
+	at time.Time
 }
 
 // finalOf waits up to finalWait for the final state of task id, which is

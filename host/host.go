@@ -40,10 +40,11 @@ type Host struct {
 	// finals queues the final states to send to other nodes, heard keeps
 	// those they sent, by task id (final.go); finals is nil on a store
 	// that does not pass them.
-	finals  chan []byte
-	heard   map[string]heardFinal
-	stopped chan struct{} // closed by Stop: ends the cleanup loop
-	loops   sync.WaitGroup
+	finals     chan []byte
+	heard      map[string]heardFinal
+	heardOrder []heardAt     // heard's keys, oldest first, to forget them in order
+	stopped    chan struct{} // closed by Stop: ends the cleanup loop
+	loops      sync.WaitGroup
 }
 
 // run is one attempt of a task in progress on this host.
