@@ -104,9 +104,11 @@ func (h *Host) NodeID() string { return h.opts.NodeID }
 func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
 // RegisterHandler registers the handler of task type typ: method of the
-// plugin binary at pluginPath (made absolute; never looked up in $PATH).
-// The binary is checked at once (it exists, speaks the handshake, exports
-// the methods). Tasks of typ run from then on, those already pending too.
+// plugin binary at pluginPath (made absolute; never looked up in $PATH),
+// or, with opts.Args, of the command that the interpreter at pluginPath
+// runs (node and a script). The plugin is checked at once (it exists,
+// speaks the handshake, exports the methods). Tasks of typ run from then
+// on, those already pending too.
 func (h *Host) RegisterHandler(ctx context.Context, typ, pluginPath, method string, onStateChange StateChangeFunc, opts HandlerOptions) error {
 	if err := validateName("task type", typ); err != nil {
 		return err
@@ -124,6 +126,8 @@ func (h *Host) RegisterHandler(ctx context.Context, typ, pluginPath, method stri
 	p, err := pool.New(ctx, h.sys, pool.Config{
 		Type:                typ,
 		Path:                path,
+		Args:                opts.Args,
+		Script:              opts.Script,
 		Dir:                 opts.WorkDir,
 		Method:              method,
 		InitialiseMethod:    opts.InitialiseMethod,

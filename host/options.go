@@ -178,8 +178,18 @@ type HandlerOptions struct {
 	ShutdownMethod   string
 	// ExecutionTimeout bounds each run; 0 means none.
 	ExecutionTimeout time.Duration
-	// SHA256 pins the plugin binary's checksum (hex); empty means no pin.
+	// SHA256 pins the checksum (hex) of the plugin binary, or of Script
+	// when the plugin is a command with a script; empty means no pin.
 	SHA256 string
+	// Args make the plugin a command: the plugin path is an interpreter
+	// (node) and Args its options and script, e.g. ["handlers/resize.mjs"];
+	// relative paths in them are relative to WorkDir. None for a binary.
+	Args []string
+	// Script is the file the command runs, which SHA256 pins and which,
+	// like a binary, must be a regular file nobody but its owner may
+	// write (checked at registration and every worker start). Empty means
+	// the first of Args that does not start with "-".
+	Script string
 	// Config is the JSON object given to the initialise and shutdown
 	// methods; empty means {}.
 	Config json.RawMessage
@@ -253,6 +263,7 @@ type PoolStats = pool.Stats
 type HandlerInfo struct {
 	Type                string    `json:"type"`
 	Plugin              string    `json:"plugin"`
+	Args                []string  `json:"args,omitempty"`
 	Method              string    `json:"method"`
 	MaxWorkerCount      int       `json:"maxWorkerCount"`
 	IdleShutdownTimeout int64     `json:"idleShutdownTimeout"` // ms, -1 forever

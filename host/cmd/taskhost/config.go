@@ -87,7 +87,8 @@ type Config struct {
 // file's directory (Options.WorkDir).
 type HandlerConfig struct {
 	Type string
-	// Plugin is the plugin binary's absolute path.
+	// Plugin is the plugin binary's absolute path, or the interpreter's
+	// of a command (Options.Args).
 	Plugin  string
 	Method  string
 	Options host.HandlerOptions
@@ -186,8 +187,14 @@ type handlerFile struct {
 	Type                     string             `hcl:"type,label"`
 	TypeRange                hcl.Range          `hcl:"type,label_range"`
 	DefRange                 hcl.Range          `hcl:",def_range"`
-	Plugin                   string             `hcl:"plugin"`
+	Plugin                   *string            `hcl:"plugin,optional"`
 	PluginRange              hcl.Range          `hcl:"plugin,attr_value_range"`
+	Args                     *[]string          `hcl:"args,optional"`
+	ArgsRange                hcl.Range          `hcl:"args,attr_value_range"`
+	Runtime                  *string            `hcl:"runtime,optional"`
+	RuntimeRange             hcl.Range          `hcl:"runtime,attr_value_range"`
+	Module                   *string            `hcl:"module,optional"`
+	ModuleRange              hcl.Range          `hcl:"module,attr_value_range"`
 	Method                   string             `hcl:"method"`
 	MethodRange              hcl.Range          `hcl:"method,attr_value_range"`
 	MaxWorkerCount           *int               `hcl:"max_worker_count,optional"`
@@ -474,7 +481,6 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 	}
 	hc := HandlerConfig{
 		Type:     hf.Type,
-		Plugin:   resolve(dir, hf.Plugin),
 		Method:   hf.Method,
 		DefRange: hf.DefRange,
 		// Workers run in the file's directory, so that relative paths in
@@ -486,13 +492,7 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 	if err := host.ValidateTaskType(hf.Type); err != nil {
 		bad(hf.TypeRange, "Invalid handler type", "%s", detail(err))
 	}
-	if hf.Plugin == "" {
-		bad(hf.PluginRange, "Invalid plugin", "it is empty: want the plugin binary's path")
-	} else if fi, err := os.Stat(hc.Plugin); err != nil {
-		bad(hf.PluginRange, "Plugin not found", "%v", err)
-	} else if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-		bad(hf.PluginRange, "Invalid plugin", "%s is not an executable file", hc.Plugin)
-	}
+	hf.command(dir, &hc, bad)
 	if hf.Method == "" {
 		bad(hf.MethodRange, "Invalid method", "it is empty: want the name of the method the plugin exports")
 	}
@@ -583,6 +583,7 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 			hc.Options.Config = data
 		}
 	}
+	hf.twinEnv(&hc)
 	return hc, diags
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,8 +34,18 @@ const (
 type Config struct {
 	// Type is the task type the pool serves; it names the pool in logs.
 	Type string
-	// Path is the plugin binary. It must exist and be executable.
+	// Path is the plugin binary, or with Args the interpreter (node) that
+	// runs them. It must exist and be executable.
 	Path string
+	// Args are the plugin command's arguments: an interpreter's options
+	// and script. None for a plugin binary.
+	Args []string
+	// Script is the file the interpreter runs, which SHA256 pins instead
+	// of Path: a regular file that nobody but its owner may write,
+	// checked at registration and at every start like a binary (it need
+	// not be executable). Empty with Args means the first argument that
+	// does not start with "-"; relative, it is relative to Dir.
+	Script string
 	// Dir is the workers' working directory; empty means the host's.
 	Dir string
 	// Method is the method every call runs; it must be exported.
@@ -58,7 +69,8 @@ type Config struct {
 	// deadline, and a worker that has not returned CancelGrace after it is
 	// killed. 0 means no limit.
 	ExecutionTimeout time.Duration
-	// SHA256 pins the binary's checksum (hex); empty means no pin.
+	// SHA256 pins the checksum (hex) of Script, or of the binary when
+	// there is no script; empty means no pin.
 	SHA256 string
 	// ShutdownTimeout bounds the shutdown method; 0 means
 	// DefaultShutdownTimeout.
@@ -184,6 +196,26 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ExecutionTimeout < 0 {
 		return c, fmt.Errorf("%w: handler %q: execution timeout %v must not be negative",
 			shared.ErrInvalidArgument, c.Type, c.ExecutionTimeout)
+	}
+	c.SHA256 = strings.ToLower(c.SHA256)
+	if c.Script == "" {
+		for _, a := range c.Args {
+			if !strings.HasPrefix(a, "-") {
+				c.Script = a
+				break
+			}
+		}
+		if len(c.Args) > 0 && c.Script == "" {
+			return c, fmt.Errorf("%w: handler %q: args %q name no script: want the script's path as the first argument that does not start with \"-\"",
+				shared.ErrInvalidArgument, c.Type, c.Args)
+		}
+	}
+	if c.Script != "" && !filepath.IsAbs(c.Script) {
+		abs, err := filepath.Abs(filepath.Join(c.Dir, c.Script))
+		if err != nil {
+			return c, fmt.Errorf("%w: handler %q: script %q: %v", shared.ErrInvalidArgument, c.Type, c.Script, err)
+		}
+		c.Script = abs
 	}
 	if len(c.InitConfig) == 0 {
 		c.InitConfig = json.RawMessage("{}")

@@ -72,12 +72,18 @@ type worker struct {
 // initialise is set, runs the handler's initialise method on it.
 func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, error) {
 	began := time.Now()
-	// Checked at every start, not only at registration: the binary may
-	// have been replaced since.
-	if err := checkBinary(p.cfg.Path); err != nil {
+	// Checked at every start, not only at registration: the binary or
+	// script may have been replaced since.
+	if err := p.checkProgram(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(p.cfg.Path)
+	if p.cfg.Script != "" && p.cfg.SHA256 != "" {
+		// go-plugin's SecureConfig would pin the interpreter.
+		if got, err := fileSHA256(p.cfg.Script); err != nil || got != p.cfg.SHA256 {
+			return nil, fmt.Errorf("plugin %s: its sha256 checksum no longer matches the pinned %s", p.cfg.Script, p.cfg.SHA256)
+		}
+	}
+	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Dir = p.cfg.Dir
 	cmd.Env = p.env()
 	// Own process group, so that stopping a worker stops whatever it
@@ -87,9 +93,9 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	pid := new(atomic.Int64)
 	log := &pidLogger{Logger: p.log.With("worker", id), pid: pid}
 	tail := &stderrTail{}
-	binary := filepath.Base(cmd.Path)
+	name := p.cfg.programName()
 	var secure *plugin.SecureConfig
-	if p.cfg.SHA256 != "" {
+	if p.cfg.SHA256 != "" && p.cfg.Script == "" {
 		sum, _ := hex.DecodeString(p.cfg.SHA256) // checked in probe
 		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
@@ -99,8 +105,8 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           &clientLogger{Logger: log, stderrName: binary},
-		Stderr:           stderrLogger(log.Named(binary), tail),
+		Logger:           &clientLogger{Logger: log, stderrName: filepath.Base(cmd.Path)},
+		Stderr:           stderrLogger(log.Named(name), tail),
 		SyncStdout:       stdioLogger(log, "stdout", nil),
 		SyncStderr:       stdioLogger(log, "stderr", tail),
 		StartTimeout:     p.cfg.StartTimeout,
@@ -116,15 +122,15 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("plugin %s: its sha256 checksum no longer matches the pinned %s", p.cfg.Path, p.cfg.SHA256)
+			return nil, fmt.Errorf("plugin %s: its sha256 checksum no longer matches the pinned %s", p.cfg.program(), p.cfg.SHA256)
 		}
-		return nil, fmt.Errorf("plugin %s did not complete the taskhost handshake: %v%s", p.cfg.Path, err, tail.suffix())
+		return nil, fmt.Errorf("plugin %s did not complete the taskhost handshake: %v%s", p.cfg.program(), err, tail.suffix())
 	}
 	pid.Store(int64(cmd.Process.Pid))
 	raw, err := rpcClient.Dispense(shared.PluginName)
 	if err != nil {
 		client.Kill()
-		return nil, fmt.Errorf("plugin %s: dispense %q: %v", p.cfg.Path, shared.PluginName, err)
+		return nil, fmt.Errorf("plugin %s: dispense %q: %v", p.cfg.program(), shared.PluginName, err)
 	}
 	w := &worker{
 		id: id, pid: cmd.Process.Pid, pool: p, client: client, cmd: cmd, tail: tail, began: began,
@@ -143,11 +149,11 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	case <-w.rpc.Done():
 		w.kill()
 		w.wait()
-		return nil, fmt.Errorf("plugin %s exited during start: %s", p.cfg.Path, w.describeExit())
+		return nil, fmt.Errorf("plugin %s exited during start: %s", p.cfg.program(), w.describeExit())
 	case <-ctx.Done():
 		w.kill()
 		w.wait()
-		return nil, fmt.Errorf("plugin %s: start: %w", p.cfg.Path, ctx.Err())
+		return nil, fmt.Errorf("plugin %s: start: %w", p.cfg.program(), ctx.Err())
 	}
 
 	if initialise && p.cfg.InitialiseMethod != "" {
@@ -156,7 +162,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 			w.wait()
 			return nil, &shared.TaskError{
 				Name:    shared.ErrorNameInitialise,
-				Message: fmt.Sprintf("initialise method %q of plugin %s failed: %v", p.cfg.InitialiseMethod, filepath.Base(p.cfg.Path), err),
+				Message: fmt.Sprintf("initialise method %q of plugin %s failed: %v", p.cfg.InitialiseMethod, filepath.Base(p.cfg.program()), err),
 			}
 		}
 	}
@@ -169,7 +175,7 @@ func (p *Pool) probe(ctx context.Context) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: handler %q: "+format, append([]any{shared.ErrInvalidArgument, p.cfg.Type}, args...)...)
 	}
-	if err := checkBinary(p.cfg.Path); err != nil {
+	if err := p.checkProgram(); err != nil {
 		return fail("%v", err)
 	}
 	if p.cfg.SHA256 != "" {
@@ -177,12 +183,12 @@ func (p *Pool) probe(ctx context.Context) error {
 		if err != nil || len(want) != sha256.Size {
 			return fail("sha256 %q: want 64 hex digits", p.cfg.SHA256)
 		}
-		got, err := fileSHA256(p.cfg.Path)
+		got, err := fileSHA256(p.cfg.program())
 		if err != nil {
-			return fail("plugin %s: %v", p.cfg.Path, err)
+			return fail("plugin %s: %v", p.cfg.program(), err)
 		}
-		if got != strings.ToLower(p.cfg.SHA256) {
-			return fail("plugin %s has sha256 %s, but the handler pins %s", p.cfg.Path, got, p.cfg.SHA256)
+		if got != p.cfg.SHA256 {
+			return fail("plugin %s has sha256 %s, but the handler pins %s", p.cfg.program(), got, p.cfg.SHA256)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
@@ -196,7 +202,7 @@ func (p *Pool) probe(ctx context.Context) error {
 	defer w.close()
 	names, err := w.rpc.Methods(ctx)
 	if err != nil {
-		return fail("plugin %s: list methods: %v", p.cfg.Path, err)
+		return fail("plugin %s: list methods: %v", p.cfg.program(), err)
 	}
 	for _, m := range []struct{ role, name string }{
 		{"method", p.cfg.Method},
@@ -204,10 +210,10 @@ func (p *Pool) probe(ctx context.Context) error {
 		{"shutdown method", p.cfg.ShutdownMethod},
 	} {
 		if m.name != "" && !slices.Contains(names, m.name) {
-			return fail("plugin %s exports no %s %q (it exports: %s)", p.cfg.Path, m.role, m.name, strings.Join(names, ", "))
+			return fail("plugin %s exports no %s %q (it exports: %s)", p.cfg.program(), m.role, m.name, strings.Join(names, ", "))
 		}
 	}
-	p.log.Info("plugin checked", "plugin", p.cfg.Path, "methods", names, "took", time.Since(w.began).Round(time.Millisecond))
+	p.log.Info("plugin checked", "plugin", p.cfg.program(), "methods", names, "took", time.Since(w.began).Round(time.Millisecond))
 	return nil
 }
 
@@ -215,20 +221,50 @@ func (p *Pool) probe(ctx context.Context) error {
 // the response message around the result.
 const resultSlack = 64 << 10
 
-// checkBinary refuses a plugin binary that is missing, not a regular
-// executable file, or writable by anyone but its owner (anyone who can
-// write it can run code as the host's plugins).
-func checkBinary(path string) error {
+// program is the file that is the plugin for the user: the script an
+// interpreter runs, else the binary.
+func (c Config) program() string {
+	if c.Script != "" {
+		return c.Script
+	}
+	return c.Path
+}
+
+// programName names the plugin's own log lines: the binary's name, or the
+// script's without its extension.
+func (c Config) programName() string {
+	if c.Script == "" {
+		return filepath.Base(c.Path)
+	}
+	base := filepath.Base(c.Script)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// checkProgram checks the binary (or interpreter) and the script.
+func (p *Pool) checkProgram() error {
+	if err := checkFile(p.cfg.Path, "plugin binary", true); err != nil {
+		return err
+	}
+	if p.cfg.Script != "" {
+		return checkFile(p.cfg.Script, "plugin script", false)
+	}
+	return nil
+}
+
+// checkFile refuses a plugin binary or script that is missing, not a
+// regular file (executable, for a binary), or writable by anyone but its
+// owner (anyone who can write it can run code as the host's plugins).
+func checkFile(path, kind string, executable bool) error {
 	info, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return fmt.Errorf("plugin binary: %v", err)
+		return fmt.Errorf("%s: %v", kind, err)
 	case !info.Mode().IsRegular():
-		return fmt.Errorf("plugin %s is not a regular file", path)
-	case info.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("plugin %s is not executable (mode %v)", path, info.Mode().Perm())
+		return fmt.Errorf("%s %s is not a regular file", kind, path)
+	case executable && info.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("%s %s is not executable (mode %v)", kind, path, info.Mode().Perm())
 	case info.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("plugin %s is writable by its group or others (mode %v): refusing to run it", path, info.Mode().Perm())
+		return fmt.Errorf("%s %s is writable by its group or others (mode %v): refusing to run it", kind, path, info.Mode().Perm())
 	}
 	return nil
 }

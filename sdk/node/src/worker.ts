@@ -1,0 +1,252 @@
+// The worker: the methods a plugin exports, served one call at a time
+// (the host never sends a worker a second call while one runs, but the
+// code does not rely on it), with cancellation, timeouts, progress and
+// the isolation of uncaught errors. It knows nothing of gRPC: the server
+// translates the wire messages to and from the shapes below.
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+import { ErrorName, panicError, toWireError, type WireError } from './errors.js';
+import type { Logger } from './log.js';
+
+/** What a method knows about the task it runs (the Go SDK's sdk.Task). */
+export interface Task {
+  id: string;
+  type: string;
+  threadId: string;
+  /** Attempt counts from 1. */
+  attempt: number;
+  /** Absent when the task was created without retries. */
+  retriesRemaining?: number;
+  contextIds: Record<string, string>;
+}
+
+/** A method's view of its call. */
+export interface Context {
+  /** Aborts when the task is cancelled or its execution timeout passes. */
+  readonly signal: AbortSignal;
+  /** The task the call runs (also the method's second argument). */
+  readonly task: Task;
+  /** progress reports how far the method is (percent in 0..100); the host shows it on the task. */
+  progress(percent: number, message?: string): void;
+  /** A logger whose lines reach the host's log, tagged with the task and method. */
+  readonly log: Logger;
+}
+
+/**
+ * A Method runs one task: it gets the task's JSON payload decoded and
+ * returns (or resolves to) a result that is encoded to JSON. What it
+ * throws fails the attempt; see {@link permanent}.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Method<P = any, R = unknown> = (ctx: Context, task: Task, payload: P) => R | Promise<R>;
+
+/** Methods maps exported names to methods. */
+export type Methods = Record<string, Method>;
+
+/** One call, as the server decodes it from InvokeRequest. */
+export interface Call {
+  id: number;
+  method: string;
+  /** JSON; empty means null. */
+  payload: Uint8Array;
+  task: Task;
+  /** The method's deadline in milliseconds from now; 0 = none. */
+  timeoutMs: number;
+}
+
+/** How a call ended, as the server encodes it into InvokeResponse. */
+export interface Outcome {
+  result?: Buffer;
+  error?: WireError;
+  progressEvents: number;
+}
+
+/** A progress report, as sent on the WatchProgress stream. */
+export interface ProgressEvent {
+  callId: number;
+  percent: number;
+  message: string;
+}
+
+/** A watcher takes progress events; it returns false once it is gone. */
+export type Watcher = (ev: ProgressEvent) => boolean;
+
+interface Running {
+  id: number;
+  method: string;
+  controller: AbortController;
+  sent: number;
+  fail: (err: WireError) => void;
+}
+
+/** The abort reason of a call cancelled by the host. */
+export class CancelledError extends Error {
+  constructor(message = 'the task was cancelled') {
+    super(message);
+    this.name = 'Cancelled';
+  }
+}
+
+/** The abort reason of a call whose execution timeout passed. */
+export class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`the execution timeout of ${ms} ms passed`);
+    this.name = 'ExecutionTimeout';
+  }
+}
+
+/**
+ * Worker serves Methods. Create one with {@link createWorker}; serve()
+ * makes its own.
+ */
+export class Worker {
+  private readonly running = new Map<number, Running>();
+  private readonly early = new Set<number>();
+  private maxId = 0;
+  private readonly watchers = new Set<Watcher>();
+  private readonly current = new AsyncLocalStorage<Running>();
+
+  constructor(
+    private readonly methods: Methods,
+    private readonly logger: Logger,
+  ) {
+    for (const [name, m] of Object.entries(methods)) {
+      if (typeof m !== 'function') throw new TypeError(`method "${name}" is a ${typeof m}, not a function`);
+    }
+  }
+
+  /** names lists the exported methods, sorted. */
+  names(): string[] {
+    return Object.keys(this.methods).sort();
+  }
+
+  /** invoke runs one call to its end; it never rejects. */
+  async invoke(call: Call): Promise<Outcome> {
+    const fn = Object.hasOwn(this.methods, call.method) ? this.methods[call.method] : undefined;
+    if (fn === undefined) {
+      return {
+        error: { name: ErrorName.MethodNotFound, message: `plugin exports no method "${call.method}"`, permanent: true },
+        progressEvents: 0,
+      };
+    }
+    const controller = new AbortController();
+    let fail!: (err: WireError) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    failed.catch(() => {});
+    const run: Running = { id: call.id, method: call.method, controller, sent: 0, fail };
+    this.running.set(call.id, run);
+    this.maxId = Math.max(this.maxId, call.id);
+    if (this.early.delete(call.id)) controller.abort(new CancelledError());
+    const timer = call.timeoutMs > 0 ? setTimeout(() => controller.abort(new TimeoutError(call.timeoutMs)), call.timeoutMs) : undefined;
+
+    try {
+      let payload: unknown;
+      if (call.payload.length > 0) {
+        try {
+          payload = JSON.parse(Buffer.from(call.payload).toString('utf8'));
+        } catch (err) {
+          return {
+            error: {
+              name: ErrorName.InvalidPayload,
+              message: `method "${call.method}": payload is not valid JSON: ${(err as Error).message}`,
+              permanent: true,
+            },
+            progressEvents: 0,
+          };
+        }
+      }
+      const log = call.task.id ? this.logger.with({ task_id: call.task.id, method: call.method }) : this.logger;
+      const ctx: Context = {
+        signal: controller.signal,
+        task: call.task,
+        progress: (percent, message) => this.progress(run, percent, message),
+        log,
+      };
+      let value: unknown;
+      try {
+        value = await Promise.race([this.current.run(run, async () => fn(ctx, call.task, payload)), failed]);
+      } catch (err) {
+        return { error: isWireError(err) ? err : toWireError(err), progressEvents: run.sent };
+      }
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(value);
+      } catch (err) {
+        return {
+          error: { name: ErrorName.InvalidResult, message: `method "${call.method}": encode result: ${(err as Error).message}`, permanent: false },
+          progressEvents: run.sent,
+        };
+      }
+      return { result: Buffer.from(json ?? 'null'), progressEvents: run.sent };
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(call.id);
+    }
+  }
+
+  /**
+   * cancel aborts the signal of the running call with that id and reports
+   * whether there was one. Call ids only grow, so a cancel for an id above
+   * every id seen so far overtook its invoke: it is kept until the call
+   * starts.
+   */
+  cancel(id: number): boolean {
+    const run = this.running.get(id);
+    if (run) {
+      run.controller.abort(new CancelledError());
+      return true;
+    }
+    if (id > this.maxId) {
+      this.early.add(id);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * watch adds a progress watcher until it returns false or the returned
+   * function is called. Its first event, with call id 0, tells the host the
+   * watch is in place, so that no report of its first call is lost.
+   */
+  watch(w: Watcher): () => void {
+    this.watchers.add(w);
+    if (!w({ callId: 0, percent: 0, message: '' })) this.watchers.delete(w);
+    return () => this.watchers.delete(w);
+  }
+
+  /**
+   * uncaught fails the call in whose asynchronous context err was thrown
+   * (or, when that is unknown, every running call: the host runs one at a
+   * time) with a Panic error, and reports whether it found one.
+   */
+  uncaught(err: unknown, what: string): boolean {
+    const runs = this.current.getStore() ? [this.current.getStore()!] : [...this.running.values()];
+    for (const run of runs) {
+      run.fail(panicError(run.method, what, err));
+      run.controller.abort(err);
+    }
+    return runs.length > 0;
+  }
+
+  private progress(run: Running, percent: number, message = ''): void {
+    if (!this.running.has(run.id)) return; // the call is over
+    const p = Number.isFinite(percent) ? Math.min(Math.max(percent, 0), 100) : 0;
+    const ev: ProgressEvent = { callId: run.id, percent: p, message: String(message) };
+    let sent = false;
+    for (const w of this.watchers) {
+      if (w(ev)) sent = true;
+      else this.watchers.delete(w);
+    }
+    if (sent) run.sent++;
+  }
+}
+
+/** createWorker returns the worker that serve() would serve: for tests and custom servers. */
+export function createWorker(methods: Methods, logger: Logger): Worker {
+  return new Worker(methods, logger);
+}
+
+function isWireError(v: unknown): v is WireError {
+  return typeof v === 'object' && v !== null && !(v instanceof Error) && 'name' in v && 'message' in v && 'permanent' in v;
+}
