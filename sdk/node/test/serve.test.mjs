@@ -1,0 +1,92 @@
+// serve() in a real process, spoken to as go-plugin's client would.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+const plugin = fileURLToPath(new URL('./fixtures/testworker.mjs', import.meta.url));
+const protoDir = fileURLToPath(new URL('../dist/proto/', import.meta.url));
+const cookie = { TASKHOST_PLUGIN: 'b7d3f0c1-taskhost-worker' };
+
+function start(env) {
+  const child = spawn(process.execPath, [plugin], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b) => (stderr += b));
+  return { child, stderr: () => stderr };
+}
+
+describe('serve', () => {
+  it('explains itself and exits 1 when run by hand', async () => {
+    const { child, stderr } = start({});
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 1);
+    assert.match(stderr(), /is a taskhost handler plugin: the taskhost host starts it/);
+  });
+
+  it('serves the worker, health, stdio and controller services until Shutdown', async () => {
+    const { child, stderr } = start({ ...cookie, PLUGIN_PROTOCOL_VERSIONS: '2,1' });
+    const [line] = await once(createInterface({ input: child.stdout }), 'line');
+    const [core, version, network, address, protocol, ...rest] = line.split('|');
+    assert.deepEqual([core, version, network, protocol, rest], ['1', '1', 'unix', 'grpc', []]);
+    assert.ok(existsSync(address));
+
+    const defs = protoLoader.loadSync(['worker.proto', 'goplugin.proto', 'health.proto'], {
+      includeDirs: [protoDir],
+      keepCase: true,
+      longs: Number,
+      enums: Number,
+    });
+    const pkg = grpc.loadPackageDefinition(defs);
+    const creds = grpc.credentials.createInsecure();
+    const target = `unix:${address}`;
+    const worker = new pkg.taskhost.worker.v1.Worker(target, creds);
+    const health = new pkg.grpc.health.v1.Health(target, creds);
+    const stdio = new pkg.plugin.GRPCStdio(target, creds);
+    const controller = new pkg.plugin.GRPCController(target, creds);
+    const unary = (client, method, req) =>
+      new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
+
+    assert.equal((await unary(health, 'Check', { service: 'plugin' })).status, 1);
+    await assert.rejects(unary(health, 'Check', { service: 'other' }), /NOT_FOUND/);
+    assert.ok((await unary(worker, 'Methods', {})).names.includes('echo'));
+
+    const chunks = [];
+    const stream = stdio.StreamStdio({});
+    stream.on('data', (d) => chunks.push(d));
+    stream.on('error', () => {});
+    const echoed = await unary(worker, 'Invoke', {
+      call_id: 1,
+      method: 'echo',
+      payload: Buffer.from('{"a":1}'),
+      task: { id: 't', type: 'echo', attempt: 1 },
+    });
+    assert.equal(echoed.result.toString(), '{"a":1}');
+    const logged = await unary(worker, 'Invoke', { call_id: 2, method: 'log', payload: Buffer.from('{"message":"hi"}'), task: { id: 't2' } });
+    assert.equal(logged.result.toString(), '"logged"');
+    await waitFor(() => chunks.some((c) => c.channel === 1 && c.data.toString() === 'stdout: hi\n'));
+    await waitFor(() => stderr().includes('"@message":"hi"'));
+    const entry = JSON.parse(stderr().split('\n').find((l) => l.includes('"@message":"hi"')));
+    assert.equal(entry.task_id, 't2');
+    assert.equal(entry.method, 'log');
+
+    await unary(controller, 'Shutdown', {}).catch(() => {});
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+    assert.ok(!existsSync(address), 'the socket is removed');
+    for (const c of [worker, health, stdio, controller]) c.close();
+  });
+});
+
+async function waitFor(cond) {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
