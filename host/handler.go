@@ -93,7 +93,7 @@ func (hd *handler) close(ctx context.Context) error {
 
 func (hd *handler) info() HandlerInfo {
 	return HandlerInfo{
-		Type: hd.typ, Plugin: hd.plugin, Args: hd.opts.Args, Method: hd.method,
+		Type: hd.typ, Plugin: hd.plugin, Args: hd.opts.Args, Script: hd.pool.Script(), Method: hd.method,
 		MaxWorkerCount:      hd.opts.MaxWorkerCount,
 		IdleShutdownTimeout: hd.opts.IdleShutdownTimeout.Milliseconds(),
 		ExecutionTimeout:    hd.opts.ExecutionTimeout.Milliseconds(),

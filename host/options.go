@@ -264,6 +264,7 @@ type HandlerInfo struct {
 	Type                string    `json:"type"`
 	Plugin              string    `json:"plugin"`
 	Args                []string  `json:"args,omitempty"`
+	Script              string    `json:"script,omitempty"`
 	Method              string    `json:"method"`
 	MaxWorkerCount      int       `json:"maxWorkerCount"`
 	IdleShutdownTimeout int64     `json:"idleShutdownTimeout"` // ms, -1 forever

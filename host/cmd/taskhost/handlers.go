@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,7 +62,11 @@ func printHandlers(e *env, hs []host.HandlerInfo) error {
 		if pidList == "" {
 			pidList = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%d\t%d\n", h.Type, h.Plugin, h.Method,
+		plugin := h.Plugin
+		if h.Script != "" {
+			plugin = filepath.Base(h.Plugin) + " " + h.Script // node /…/worker.mjs
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%d\t%d\n", h.Type, plugin, h.Method,
 			h.Pool.Alive, h.Pool.Max, h.Pool.Busy, h.Pool.Idle, pidList, h.Pool.Calls, h.Pool.Crashes)
 	}
 	return tw.Flush()

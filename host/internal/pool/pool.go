@@ -250,6 +250,10 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// Script is the script a command plugin runs, absolute; empty for a
+// plugin binary.
+func (p *Pool) Script() string { return p.cfg.Script }
+
 // Max is the most workers the pool runs at once.
 func (p *Pool) Max() int { return p.max }
 

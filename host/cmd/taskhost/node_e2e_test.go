@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host"
+	"github.com/taskhost/taskhost/host/api"
+	"github.com/taskhost/taskhost/host/internal/testplugin"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// twinProject lays out a project as a twin.org team has one: the seed-
+// shaped imageWorker module in workers/, and @taskhost/sdk installed in
+// node_modules (a link to this checkout's, as npm makes for a file:
+// dependency). It returns the module's path.
+func twinProject(t *testing.T, node testplugin.Node) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "node_modules", "@taskhost"), 0o755))
+	require.NoError(t, os.Symlink(node.SDK, filepath.Join(dir, "node_modules", "@taskhost", "sdk")))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "workers"), 0o755))
+	src, err := os.ReadFile(filepath.Join(node.SDK, "test", "fixtures", "twin", "workers", "imageWorker.mjs"))
+	require.NoError(t, err)
+	module := filepath.Join(dir, "workers", "imageWorker.mjs")
+	require.NoError(t, os.WriteFile(module, src, 0o644))
+	require.NoError(t, os.Chmod(module, 0o644))
+	return module
+}
+
+// A Node plugin (plugin = "node", args) and a twin.org module (runtime =
+// "node", module) under taskhost serve, driven through the CLI and API.
+func TestE2ENodePluginAndTwinModule(t *testing.T) {
+	t.Parallel()
+	node := testplugin.NeedNode(t)
+	module := twinProject(t, node)
+	sum := sha256File(t, module)
+	record := filepath.Join(t.TempDir(), "record")
+	addr, serve, _ := serveReal(t, fmt.Sprintf(`
+handler "node-echo" {
+  plugin = "node"
+  args   = [%q]
+  method = "echo"
+}
+
+handler "image-resize" {
+  runtime           = "node"
+  module            = %q
+  method            = "resize"
+  initialise_method = "initialise"
+  shutdown_method   = "shutdown"
+  idle_shutdown_timeout = "forever"
+  sha256            = %q
+  config            = { bucket = "tenant-a", record = %q }
+}
+`, node.TestWorker, module, sum, record))
+
+	r := taskhost(t, addr, "", "create", "node-echo", `{"from":"node"}`, "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	var done shared.Task
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	require.Equal(t, shared.StatusSuccess, done.Status)
+	require.JSONEq(t, `{"from":"node"}`, string(done.Result))
+
+	// The twin module, with the task's context ids.
+	c, err := api.NewClient(addr)
+	require.NoError(t, err)
+	ctx := context.Background()
+	id, err := c.Create(ctx, "image-resize", json.RawMessage(`{"imageId":"hero","width":1920,"height":1080}`),
+		host.CreateOptions{RetainFor: host.RetainForever, ContextIDs: map[string]string{"tenant": "a"}})
+	require.NoError(t, err)
+	task := waitFinal(t, c, id)
+	require.Equal(t, shared.StatusSuccess, task.Status, "%+v", task.Error)
+	require.JSONEq(t, `{"imageId":"hero","location":"s3://tenant-a/images/hero-1920x1080.webp","tenant":"a"}`, string(task.Result))
+
+	// What it throws is the task's error, as twin stores it.
+	id, err = c.Create(ctx, "image-resize", json.RawMessage(`{"imageId":"hero","width":0,"height":1}`), host.CreateOptions{RetainFor: host.RetainForever})
+	require.NoError(t, err)
+	task = waitFinal(t, c, id)
+	require.Equal(t, shared.StatusFailed, task.Status)
+	require.Equal(t, &shared.TaskError{Name: "RangeError", Message: "width 0 is not positive"}, task.Error)
+
+	r = taskhost(t, addr, "", "handlers")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "node "+module)
+	require.Contains(t, r.stdout, "node "+node.TestWorker)
+
+	// initialise(engineCloneData) once, shutdown() once, on the one worker.
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, serve.Wait())
+	b, err := os.ReadFile(record)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, lines, 2, "%s", b)
+	pid := strings.Fields(lines[0])[1]
+	require.Equal(t, []string{"initialise " + pid + " tenant-a", "shutdown " + pid + " 0"}, lines)
+}
+
+func waitFinal(t *testing.T, c *api.Client, id string) shared.Task {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		task, err := c.Get(context.Background(), id)
+		require.NoError(t, err)
+		if task.Status.Terminal() {
+			return task
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s still %s", id, task.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
