@@ -18,8 +18,24 @@ EXAMPLES := $(patsubst %/main.go,%,$(wildcard examples/*/main.go))
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The npm packages: the Node SDK, and the TypeScript example that uses it.
+NODE_DIRS := sdk/node examples/tsworker
+
+.PHONY: node
+node: ## npm ci (from the committed lock, offline once cached) and build the Node SDK and examples/tsworker
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		echo "make: node and npm are needed for sdk/node and examples/tsworker: install Node.js 20 or later" >&2; exit 1; \
+	fi
+	@for d in $(NODE_DIRS); do \
+		if [ ! -f $$d/node_modules/.package-lock.json ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+			echo "npm ci in $$d"; (cd $$d && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) || exit 1; \
+		fi; \
+		echo "build $$d"; (cd $$d && npm run --silent build) || exit 1; \
+	done
+	@chmod -R go-w examples/tsworker/dist examples/tsworker/workers # the host refuses scripts others may write
+
 .PHONY: build
-build: ## build the host into bin/ and every plugin and example into bin/plugins/
+build: node ## build the host into bin/, every plugin and example into bin/plugins/, and the Node SDK and TypeScript example
 	@mkdir -p $(BIN)/plugins
 	@if [ -d host/cmd/taskhost ]; then $(GO) build -buildvcs=auto -o $(BIN)/taskhost ./host/cmd/taskhost; fi # taskhost version shows the commit
 	@for d in $(PLUGINS) $(EXAMPLES); do \
@@ -66,7 +82,8 @@ pg-stop: ## stop the PostgreSQL of make pg and remove its data
 	rm -rf $(PGDATA)
 
 .PHONY: test
-test: ## run the whole test suite with the race detector (tests build the plugins they run)
+test: node ## run the whole test suite with the race detector (tests build the plugins they run), and the Node packages' node --test suites
+	@for d in $(NODE_DIRS); do echo "npm test in $$d"; (cd $$d && npm test --silent) || exit 1; done
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-faults

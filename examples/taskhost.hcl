@@ -27,3 +27,29 @@ handler "catalogue-import" {
     database      = "../data/catalogue.db"
   }
 }
+
+# The TypeScript example (examples/tsworker, built by make build): a plugin
+# written with @taskhost/sdk, run by node ...
+handler "catalogue-report" {
+  plugin            = "node"
+  args              = ["tsworker/dist/main.js"]
+  method            = "report"
+  initialise_method = "initialise"
+  shutdown_method   = "shutdown"
+  config = {
+    catalogue_dir = "importworker/catalogue"
+  }
+}
+
+# ... and a twin.org handler module, run unchanged by the SDK's twin runner:
+# count(engineCloneData, payload) with this config as engineCloneData.
+handler "catalogue-count" {
+  runtime           = "node"
+  module            = "tsworker/workers/catalogueWorker.mjs"
+  method            = "count"
+  initialise_method = "initialise"
+  shutdown_method   = "shutdown"
+  config = {
+    catalogue_dir = "importworker/catalogue"
+  }
+}

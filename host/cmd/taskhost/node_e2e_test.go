@@ -128,3 +128,50 @@ func sha256File(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return fmt.Sprintf("%x", sha256.Sum256(b))
 }
+
+// The TypeScript example's two handlers, as examples/taskhost.hcl (the
+// config make run serves) declares them, with its relative paths made
+// absolute: the README's walkthrough of them.
+func TestE2ETSWorkerExample(t *testing.T) {
+	t.Parallel()
+	dir := testplugin.NeedTSWorker(t)
+	examples := filepath.Dir(dir)
+	b, err := os.ReadFile(filepath.Join(examples, "taskhost.hcl"))
+	require.NoError(t, err)
+	var blocks []string
+	for _, typ := range []string{"catalogue-report", "catalogue-count"} {
+		_, rest, ok := strings.Cut(string(b), "\nhandler \""+typ+"\" {\n")
+		require.True(t, ok, "examples/taskhost.hcl has no handler %q", typ)
+		body, _, ok := strings.Cut(rest, "\n}\n")
+		require.True(t, ok)
+		for _, sub := range []string{"tsworker/", "importworker/"} {
+			body = strings.ReplaceAll(body, `"`+sub, `"`+filepath.Join(examples, sub)+"/")
+		}
+		blocks = append(blocks, "handler \""+typ+"\" {\n"+body+"\n}\n")
+	}
+	addr, _, _ := serveReal(t, strings.Join(blocks, "\n"))
+
+	r := taskhost(t, addr, "", "create", "catalogue-report", `{"source":"tenant-a","top":2}`, "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	var done shared.Task
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	require.Equal(t, shared.StatusSuccess, done.Status, r.stdout)
+	var report struct {
+		Rows, Bad  int
+		StockValue float64
+		Top        []struct{ SKU string }
+	}
+	require.NoError(t, json.Unmarshal(done.Result, &report))
+	require.Equal(t, 250, report.Rows)
+	require.Equal(t, 2, report.Bad)
+	require.Len(t, report.Top, 2)
+
+	r = taskhost(t, addr, "", "create", "catalogue-report", `{"source":"../etc"}`, "--wait")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stdout, `"name": "InvalidPayload"`)
+
+	r = taskhost(t, addr, "", "create", "catalogue-count", `{"source":"tenant-a"}`, "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	require.JSONEq(t, `{"source":"tenant-a","rows":250}`, string(done.Result))
+}

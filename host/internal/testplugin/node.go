@@ -1,6 +1,7 @@
 package testplugin
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -80,33 +81,66 @@ func buildNodeSDK() (Node, error) {
 		return Node{}, err
 	}
 	n := Node{Bin: bin, SDK: sdk, TestWorker: filepath.Join(sdk, "test", "fixtures", "testworker.mjs")}
-
-	lock, err := os.OpenFile(filepath.Join(sdk, ".build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	err = buildNodePackage(sdk, []string{bin, "scripts/build.mjs"},
+		filepath.Join(sdk, "dist", "index.js"),
+		filepath.Join(sdk, "src"), filepath.Join(sdk, "proto"), filepath.Join(sdk, "scripts"),
+		filepath.Join(sdk, "tsconfig.json"), filepath.Join(sdk, "package.json"),
+		filepath.Join(repoRoot(), "shared", "proto", "worker.proto"))
 	if err != nil {
 		return n, err
 	}
+	return n, protect(filepath.Join(sdk, "test", "fixtures"))
+}
+
+// NeedTSWorker builds examples/tsworker as make build does (after the
+// SDK) and returns its directory; see NeedNode for when it skips.
+func NeedTSWorker(t testing.TB) string {
+	t.Helper()
+	n := NeedNode(t)
+	dir, err := filepath.Abs(filepath.Join(repoRoot(), "examples", "tsworker"))
+	if err == nil {
+		err = buildNodePackage(dir, []string{n.Bin, "node_modules/typescript/bin/tsc", "-p", "."},
+			filepath.Join(dir, "dist", "main.js"), filepath.Join(dir, "src"), filepath.Join(dir, "tsconfig.json"), filepath.Join(n.SDK, "dist", "index.d.ts"))
+	}
+	if err == nil {
+		err = errors.Join(protect(filepath.Join(dir, "dist")), protect(filepath.Join(dir, "workers")))
+	}
+	if err != nil {
+		t.Fatalf("build examples/tsworker: %v", err)
+	}
+	return dir
+}
+
+// buildNodePackage runs npm ci in dir when its node_modules is missing or
+// older than its lock file, then build when a source is newer than
+// target, holding a file lock shared with the other test processes.
+func buildNodePackage(dir string, build []string, target string, sources ...string) error {
+	lock, err := os.OpenFile(filepath.Join(dir, ".build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return n, err
+		return err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
-	if newer(filepath.Join(sdk, "node_modules", ".package-lock.json"), filepath.Join(sdk, "package-lock.json")) {
-		if err := run(sdk, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"); err != nil {
-			return n, err
+	if newer(filepath.Join(dir, "node_modules", ".package-lock.json"), filepath.Join(dir, "package-lock.json")) {
+		if err := run(dir, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"); err != nil {
+			return err
 		}
 	}
-	if newer(filepath.Join(sdk, "dist", "index.js"),
-		filepath.Join(sdk, "src"), filepath.Join(sdk, "proto"), filepath.Join(sdk, "scripts"),
-		filepath.Join(sdk, "tsconfig.json"), filepath.Join(sdk, "package.json"),
-		filepath.Join(repoRoot(), "shared", "proto", "worker.proto")) {
-		if err := run(sdk, bin, "scripts/build.mjs"); err != nil {
-			return n, err
-		}
+	if newer(target, sources...) {
+		return run(dir, build[0], build[1:]...)
 	}
-	// The host refuses scripts their group or others may write, whatever
-	// the umask made of the checkout.
-	return n, filepath.WalkDir(filepath.Join(sdk, "test", "fixtures"), func(path string, d fs.DirEntry, err error) error {
+	return nil
+}
+
+// protect takes the write bits of group and others off the files under
+// dir: the host refuses scripts they may write, whatever the umask made of
+// the checkout.
+func protect(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
