@@ -78,6 +78,18 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "cold.nomtls.warm.p50", Scenario: "cold start", Name: "same warm call p50, mTLS off", Unit: "µs",
 			Baseline: "cold.warm.p50", BaselineName: "with mTLS"},
 
+		{Key: "node.bare.p50", Scenario: "node", Name: "node -e 0, spawn to exit, p50 (node's bare start)", Unit: "ms"},
+		{Key: "node.coldmtls.p50", Scenario: "node", Name: "Node plugin cold start p50 (pool spawn + handshake + initialise)", Unit: "ms",
+			Baseline: "cold.spawn.p50", BaselineName: "Go plugin's"},
+		{Key: "node.coldmtls.over", Scenario: "node", Name: "  over node's bare start", Unit: "ms"},
+		{Key: "node.cold.p50", Scenario: "node", Name: "same cold start p50, mTLS off", Unit: "ms",
+			Baseline: "cold.nomtls.spawn.p50", BaselineName: "Go plugin's"},
+		{Key: "node.cold.over", Scenario: "node", Name: "  over node's bare start, mTLS off", Unit: "ms", Target: atMost(targetNodeColdOverMs)},
+		{Key: "node.warm.p50", Scenario: "node", Name: "Node plugin warm echo round trip p50 (pool call)", Unit: "µs",
+			Baseline: "cold.warm.p50", BaselineName: "Go plugin's", RatioTarget: atMost(targetNodeWarmOfGo)},
+		{Key: "node.nomtls.warm.p50", Scenario: "node", Name: "same warm round trip p50, mTLS off", Unit: "µs",
+			Baseline: "cold.nomtls.warm.p50", BaselineName: "Go plugin's", RatioTarget: atMost(targetNodeWarmOfGo)},
+
 		{Key: "create.c8.p50", Scenario: "create call", Name: "POST /v1/tasks p50, 8 clients", Unit: "ms",
 			Target: atMost(targetCreateP50), Baseline: "raw.badger8.p50", BaselineName: "raw commit"},
 		{Key: "create.c8.p99", Scenario: "create call", Name: "POST /v1/tasks p99, 8 clients", Unit: "ms"},

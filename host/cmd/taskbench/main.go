@@ -88,7 +88,7 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "node", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
 }
 
 func baselinesOf(s string) []string {
@@ -99,6 +99,9 @@ func baselinesOf(s string) []string {
 		return []string{"raw-badger"}
 	case "coldstart":
 		return []string{"raw-spawn", "raw-echo"}
+	case "node":
+		// The Go plugin's cold start and warm call, beside the Node one's.
+		return []string{"raw-spawn", "raw-echo", "coldstart"}
 	case "pg-bulk", "pg-paced", "pg-create", "pg-nodes":
 		return []string{"river"}
 	}
@@ -269,6 +272,7 @@ func (b *bench) runAll(ctx context.Context) bool {
 		"bulk":      func(ctx context.Context) error { return b.bulk(ctx, b.badger()) },
 		"paced":     func(ctx context.Context) error { return b.paced(ctx, b.badger()) },
 		"coldstart": b.coldStart,
+		"node":      b.nodeStart,
 		"create":    func(ctx context.Context) error { return b.createCall(ctx, b.badger()) },
 		"river":     b.river,
 		"pg-bulk":   b.onPostgres("pg-bulk", b.bulk),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/host/store"
 )
 
@@ -107,4 +108,14 @@ func TestCreateCallOnAnotherBackend(t *testing.T) {
 	for _, f := range b.res.figs {
 		require.Len(t, f.Samples, 1, f.Key)
 	}
+}
+
+// TestSmokeNode runs the Node scenario at a toy size (skipped without
+// node, as every Node plugin test is).
+func TestSmokeNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Node plugins for a few seconds")
+	}
+	testplugin.NeedNode(t)
+	smoke(t, "no-go-plugin-needed", "node")
 }
