@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -174,4 +175,60 @@ func TestE2ETSWorkerExample(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
 	require.JSONEq(t, `{"source":"tenant-a","rows":250}`, string(done.Result))
+}
+
+// TestE2ETypeScriptPluginFromReadme compiles the README's TypeScript
+// plugin as its "Writing a plugin in TypeScript" section says (offline:
+// the SDK's own TypeScript and Node types stand in for the npm install)
+// and runs it under taskhost serve.
+func TestE2ETypeScriptPluginFromReadme(t *testing.T) {
+	t.Parallel()
+	node := testplugin.NeedNode(t)
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## Writing a plugin in TypeScript\n")
+	require.True(t, ok)
+	_, code, ok := strings.Cut(section, "```ts\n")
+	require.True(t, ok)
+	code, _, _ = strings.Cut(code, "```")
+	_, sh, ok := strings.Cut(section, "```sh\n")
+	require.True(t, ok)
+	var tsc []string
+	for line := range strings.SplitSeq(sh, "\n") {
+		if rest, ok := strings.CutPrefix(line, "npx tsc "); ok {
+			tsc = strings.Fields(rest)
+		}
+	}
+	require.NotEmpty(t, tsc, "the README compiles with npx tsc")
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"type":"module"}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "greet.ts"), []byte(code), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "node_modules", "@taskhost"), 0o755))
+	require.NoError(t, os.Symlink(node.SDK, filepath.Join(dir, "node_modules", "@taskhost", "sdk")))
+	require.NoError(t, os.Symlink(filepath.Join(node.SDK, "node_modules", "@types"), filepath.Join(dir, "node_modules", "@types")))
+	cmd := exec.Command(node.Bin, append([]string{filepath.Join(node.SDK, "node_modules", "typescript", "bin", "tsc")}, tsc...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "tsc %s:\n%s", strings.Join(tsc, " "), out)
+	greet := filepath.Join(dir, "greet.js")
+	require.NoError(t, os.Chmod(greet, 0o644))
+
+	addr, _, _ := serveReal(t, fmt.Sprintf(`
+handler "greet" {
+  plugin = "node"
+  args   = [%q]
+  method = "greet"
+}
+`, greet))
+	r := taskhost(t, addr, "", "create", "greet", `{"name":"twin"}`, "--wait")
+	require.Equal(t, 0, r.code, r.stderr)
+	var done shared.Task
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	require.JSONEq(t, `"hello, twin"`, string(done.Result))
+
+	r = taskhost(t, addr, "", "create", "greet", `{}`, "--retry-count", "3", "--wait")
+	require.Equal(t, 1, r.code)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	require.Equal(t, &shared.TaskError{Name: "Error", Message: "name is empty", Permanent: true}, done.Error)
 }
