@@ -11,11 +11,10 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
 
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 
+import { loadCodec } from './codec.js';
 import { handshakeLine, healthService, magicCookieKey, magicCookieValue, negotiate, notAPluginMessage } from './handshake.js';
 import { newLogger, type Logger } from './log.js';
 import { acceptPeer, securityFromEnv, type Security } from './transport.js';
@@ -110,19 +109,6 @@ export function exitUnlessStartedByHost(): void {
   }
 }
 
-/** The proto files, copied next to this module at build time. */
-function loadProtos(): protoLoader.PackageDefinition {
-  const dir = fileURLToPath(new URL('./proto/', import.meta.url));
-  return protoLoader.loadSync(['worker.proto', 'goplugin.proto', 'health.proto'], {
-    includeDirs: [dir],
-    keepCase: true,
-    longs: Number,
-    enums: Number,
-    defaults: false,
-    oneofs: false,
-  });
-}
-
 interface WireTask {
   id?: string;
   type?: string;
@@ -153,12 +139,14 @@ function taskFromWire(t: WireTask | undefined): Task {
 }
 
 function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void): grpc.Server {
-  const defs = loadProtos();
+  const codec = loadCodec();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
+    // Call statistics nobody reads, kept on every call.
+    'grpc.enable_channelz': 0,
   });
-  const service = (name: string) => defs[name] as grpc.ServiceDefinition;
+  const service = (name: string) => codec.service(name);
 
   server.addService(service('taskhost.worker.v1.Worker'), {
     Methods: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { names: worker.names() }),

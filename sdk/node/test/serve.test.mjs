@@ -8,10 +8,10 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+
+import { loadCodec } from '../dist/codec.js';
 
 const plugin = fileURLToPath(new URL('./fixtures/testworker.mjs', import.meta.url));
-const protoDir = fileURLToPath(new URL('../dist/proto/', import.meta.url));
 const cookie = { TASKHOST_PLUGIN: 'b7d3f0c1-taskhost-worker' };
 
 function start(env) {
@@ -36,19 +36,14 @@ describe('serve', () => {
     assert.deepEqual([core, version, network, protocol, rest], ['1', '1', 'unix', 'grpc', []]);
     assert.ok(existsSync(address));
 
-    const defs = protoLoader.loadSync(['worker.proto', 'goplugin.proto', 'health.proto'], {
-      includeDirs: [protoDir],
-      keepCase: true,
-      longs: Number,
-      enums: Number,
-    });
-    const pkg = grpc.loadPackageDefinition(defs);
+    const codec = loadCodec();
     const creds = grpc.credentials.createInsecure();
     const target = `unix:${address}`;
-    const worker = new pkg.taskhost.worker.v1.Worker(target, creds);
-    const health = new pkg.grpc.health.v1.Health(target, creds);
-    const stdio = new pkg.plugin.GRPCStdio(target, creds);
-    const controller = new pkg.plugin.GRPCController(target, creds);
+    const client = (name) => new (grpc.makeGenericClientConstructor(codec.service(name), name))(target, creds);
+    const worker = client('taskhost.worker.v1.Worker');
+    const health = client('grpc.health.v1.Health');
+    const stdio = client('plugin.GRPCStdio');
+    const controller = client('plugin.GRPCController');
     const unary = (client, method, req) =>
       new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
 
