@@ -7,12 +7,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 
 import { loadCodec } from './codec.js';
 import { handshakeLine, healthService, magicCookieKey, magicCookieValue, negotiate, notAPluginMessage } from './handshake.js';
@@ -25,6 +26,9 @@ export interface ServeOptions {
   /** The lowest level logged; default "trace" (the host filters by its own level). */
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
 }
+
+// grpc-js as the build bundled it (scripts/build.mjs says why).
+const grpcjs = createRequire(import.meta.url)('./grpc.cjs') as typeof grpc;
 
 // A gRPC message either way may be this big; the host bounds payloads and
 // results itself, far below it (the Go SDK does the same).
@@ -61,7 +65,7 @@ export function serve(methods: Methods, options: ServeOptions = {}): void {
 
   const stdio = new StdioForwarder();
   const server = newServer(worker, stdio, () => exit(0));
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const injector = server.createConnectionInjector(grpcjs.ServerCredentials.createInsecure());
   const accept = (sock: net.Socket) => injector.injectConnection(sock);
   const listener = security.tls
     ? tls.createServer(security.tls, (sock) => {
@@ -140,7 +144,7 @@ function taskFromWire(t: WireTask | undefined): Task {
 
 function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void): grpc.Server {
   const codec = loadCodec();
-  const server = new grpc.Server({
+  const server = new grpcjs.Server({
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
     // Call statistics nobody reads, kept on every call.
@@ -186,7 +190,7 @@ function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void):
     Check: (call: grpc.ServerUnaryCall<{ service?: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const name = call.request.service ?? '';
       if (name === '' || name === healthService) cb(null, { status: 1 });
-      else cb({ code: grpc.status.NOT_FOUND, details: `unknown service ${name}` });
+      else cb({ code: grpcjs.status.NOT_FOUND, details: `unknown service ${name}` });
     },
     Watch: (call: grpc.ServerWritableStream<{ service?: string }, unknown>) => {
       const name = call.request.service ?? '';
