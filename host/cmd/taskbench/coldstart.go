@@ -104,10 +104,15 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 
 // waitNoWorkers waits until no process runs the plugin binary at path.
 func waitNoWorkers(ctx context.Context, path string) error {
+	return waitFor(ctx, "workers of "+path+" to exit", func() bool { return len(testplugin.Running(path)) == 0 })
+}
+
+// waitFor polls cond every millisecond until it holds, for 10 s at most.
+func waitFor(ctx context.Context, what string, cond func() bool) error {
 	deadline := time.Now().Add(10 * time.Second)
-	for len(testplugin.Running(path)) > 0 {
+	for !cond() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("workers of %s still running after 10s", path)
+			return fmt.Errorf("waited 10s for %s", what)
 		}
 		select {
 		case <-ctx.Done():

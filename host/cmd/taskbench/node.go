@@ -141,16 +141,5 @@ func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bo
 
 // waitExited waits until process pid (0: none) has exited.
 func waitExited(ctx context.Context, pid int) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for pid != 0 && testplugin.Alive(pid) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("worker pid %d still running after 10s", pid)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
-		}
-	}
-	return nil
+	return waitFor(ctx, fmt.Sprintf("worker pid %d to exit", pid), func() bool { return pid == 0 || !testplugin.Alive(pid) })
 }

@@ -19,7 +19,7 @@ import (
 // outside this one, and runs it under taskhost serve.
 func TestE2EPluginInItsOwnModule(t *testing.T) {
 	t.Parallel()
-	greeter := buildOwnModulePlugin(t, readmeGoBlock(t, "## Writing a plugin"))
+	greeter := buildOwnModulePlugin(t, readmeBlock(t, "## Writing a plugin", "go"))
 	addr, _, _ := serveReal(t, fmt.Sprintf(`
 handler "greet" {
   plugin = %q
@@ -74,16 +74,16 @@ func buildOwnModulePlugin(t *testing.T, mainGo string) string {
 	return bin
 }
 
-// readmeGoBlock returns the first ```go block after heading in the
+// readmeBlock returns the first ```lang block after heading in the
 // repository's README.
-func readmeGoBlock(t *testing.T, heading string) string {
+func readmeBlock(t *testing.T, heading, lang string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
 	require.NoError(t, err)
 	_, section, ok := strings.Cut(string(b), "\n"+heading+"\n")
 	require.True(t, ok, "README has no %q", heading)
-	_, code, ok := strings.Cut(section, "```go\n")
-	require.True(t, ok, "README's %q has no Go block", heading)
+	_, code, ok := strings.Cut(section, "```"+lang+"\n")
+	require.True(t, ok, "README's %q has no %s block", heading, lang)
 	code, _, ok = strings.Cut(code, "```")
 	require.True(t, ok)
 	return code

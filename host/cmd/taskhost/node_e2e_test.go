@@ -66,10 +66,7 @@ handler "image-resize" {
 }
 `, node.TestWorker, module, sum, record))
 
-	r := taskhost(t, addr, "", "create", "node-echo", `{"from":"node"}`, "--wait")
-	require.Equal(t, 0, r.code, r.stderr)
-	var done shared.Task
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	done := createWait(t, addr, 0, "node-echo", `{"from":"node"}`)
 	require.Equal(t, shared.StatusSuccess, done.Status)
 	require.JSONEq(t, `{"from":"node"}`, string(done.Result))
 
@@ -91,7 +88,7 @@ handler "image-resize" {
 	require.Equal(t, shared.StatusFailed, task.Status)
 	require.Equal(t, &shared.TaskError{Name: "RangeError", Message: "width 0 is not positive"}, task.Error)
 
-	r = taskhost(t, addr, "", "handlers")
+	r := taskhost(t, addr, "", "handlers")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "node "+module)
 	require.Contains(t, r.stdout, "node "+node.TestWorker)
@@ -152,11 +149,8 @@ func TestE2ETSWorkerExample(t *testing.T) {
 	}
 	addr, _, _ := serveReal(t, strings.Join(blocks, "\n"))
 
-	r := taskhost(t, addr, "", "create", "catalogue-report", `{"source":"tenant-a","top":2}`, "--wait")
-	require.Equal(t, 0, r.code, r.stderr)
-	var done shared.Task
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
-	require.Equal(t, shared.StatusSuccess, done.Status, r.stdout)
+	done := createWait(t, addr, 0, "catalogue-report", `{"source":"tenant-a","top":2}`)
+	require.Equal(t, shared.StatusSuccess, done.Status)
 	var report struct {
 		Rows, Bad  int
 		StockValue float64
@@ -167,13 +161,10 @@ func TestE2ETSWorkerExample(t *testing.T) {
 	require.Equal(t, 2, report.Bad)
 	require.Len(t, report.Top, 2)
 
-	r = taskhost(t, addr, "", "create", "catalogue-report", `{"source":"../etc"}`, "--wait")
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stdout, `"name": "InvalidPayload"`)
+	done = createWait(t, addr, 1, "catalogue-report", `{"source":"../etc"}`)
+	require.Equal(t, "InvalidPayload", done.Error.Name)
 
-	r = taskhost(t, addr, "", "create", "catalogue-count", `{"source":"tenant-a"}`, "--wait")
-	require.Equal(t, 0, r.code, r.stderr)
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	done = createWait(t, addr, 0, "catalogue-count", `{"source":"tenant-a"}`)
 	require.JSONEq(t, `{"source":"tenant-a","rows":250}`, string(done.Result))
 }
 
@@ -184,15 +175,8 @@ func TestE2ETSWorkerExample(t *testing.T) {
 func TestE2ETypeScriptPluginFromReadme(t *testing.T) {
 	t.Parallel()
 	node := testplugin.NeedNode(t)
-	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(readme), "\n## Writing a plugin in TypeScript\n")
-	require.True(t, ok)
-	_, code, ok := strings.Cut(section, "```ts\n")
-	require.True(t, ok)
-	code, _, _ = strings.Cut(code, "```")
-	_, sh, ok := strings.Cut(section, "```sh\n")
-	require.True(t, ok)
+	code := readmeBlock(t, "## Writing a plugin in TypeScript", "ts")
+	sh := readmeBlock(t, "## Writing a plugin in TypeScript", "sh")
 	var tsc []string
 	for line := range strings.SplitSeq(sh, "\n") {
 		if rest, ok := strings.CutPrefix(line, "npx tsc "); ok {
@@ -221,14 +205,20 @@ handler "greet" {
   method = "greet"
 }
 `, greet))
-	r := taskhost(t, addr, "", "create", "greet", `{"name":"twin"}`, "--wait")
-	require.Equal(t, 0, r.code, r.stderr)
-	var done shared.Task
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	done := createWait(t, addr, 0, "greet", `{"name":"twin"}`)
 	require.JSONEq(t, `"hello, twin"`, string(done.Result))
 
-	r = taskhost(t, addr, "", "create", "greet", `{}`, "--retry-count", "3", "--wait")
-	require.Equal(t, 1, r.code)
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	done = createWait(t, addr, 1, "greet", `{}`, "--retry-count", "3")
 	require.Equal(t, &shared.TaskError{Name: "Error", Message: "name is empty", Permanent: true}, done.Error)
+}
+
+// createWait runs taskhost create TYPE PAYLOAD --wait (and args), checks
+// its exit status and returns the task it printed.
+func createWait(t *testing.T, addr string, code int, typ, payload string, args ...string) shared.Task {
+	t.Helper()
+	r := taskhost(t, addr, "", append([]string{"create", typ, payload, "--wait"}, args...)...)
+	require.Equal(t, code, r.code, r.stderr)
+	var done shared.Task
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &done), r.stdout)
+	return done
 }

@@ -60,6 +60,10 @@ export function securityFromEnv(env: NodeJS.ProcessEnv): Security {
     // The client's certificate is checked against the host's exactly, in
     // acceptPeer, rather than as a chain: the host's need not be a CA.
     rejectUnauthorized: false,
+    // The one certificate there is to trust. Without a ca, Node builds its
+    // store of ~140 public root certificates for the context: 40-70 ms of
+    // a cold start in the host's empty environment.
+    ca: clientCert,
     ALPNProtocols: ['h2'],
   };
 
