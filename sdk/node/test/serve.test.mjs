@@ -78,6 +78,26 @@ describe('serve', () => {
   });
 });
 
+describe('an uncaught exception outside any call', () => {
+  it('ends the worker, with the stack on stderr', async () => {
+    const { child, stderr } = start({ ...cookie, PLUGIN_PROTOCOL_VERSIONS: '1' });
+    const [line] = await once(createInterface({ input: child.stdout }), 'line');
+    const codec = loadCodec();
+    const Worker = grpc.makeGenericClientConstructor(codec.service('taskhost.worker.v1.Worker'), 'Worker');
+    const worker = new Worker(`unix:${line.split('|')[3]}`, grpc.credentials.createInsecure());
+    const out = await new Promise((resolve, reject) =>
+      worker.Invoke({ call_id: 1, method: 'late', payload: Buffer.from('{"message":"too late"}'), task: { id: 't' } }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+    assert.equal(out.result.toString(), '"returned"');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 1);
+    assert.match(stderr(), /uncaught exception outside any method call:\nError: testworker: too late\n\s+at /);
+    worker.close();
+  });
+});
+
 async function waitFor(cond) {
   const deadline = Date.now() + 5000;
   while (!cond()) {
