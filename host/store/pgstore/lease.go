@@ -47,11 +47,11 @@ func (s *Store) DeleteClaimed(ctx context.Context, l store.Lease) error {
 		return fmt.Errorf("delete task: %w", err)
 	}
 	start := time.Now()
-	tag, err := s.pool.Exec(ctx, s.sql.deleteClaimed, l.ID, l.Attempt)
+	n, err := s.writes.exec(ctx, l.ID, s.sql.deleteClaimed, l.ID, l.Attempt)
 	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.wrote(ctx, start)
 		return nil
 	}

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"regexp"
@@ -50,6 +51,7 @@ const maxClaim = 1000
 // Store is the PostgreSQL backend of [store.Store].
 type Store struct {
 	pool     *pgxpool.Pool
+	writes   *writer // Update, Delete and DeleteClaimed, in batches
 	sql      *statements
 	log      hclog.Logger
 	onCommit func(time.Duration)
@@ -57,6 +59,9 @@ type Store struct {
 	// channel and finalChannel are the NOTIFY channels of creates and of
 	// final states (channelName).
 	channel, finalChannel string
+	// origin tells the final states this store sends from those of others
+	// (NotifyFinal): random, made at Open.
+	origin string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -141,14 +146,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{pool: pool, sql: mustStatements(), log: log, onCommit: opts.OnCommit,
-		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final")}
+	s := &Store{pool: pool, writes: newWriter(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
+		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final"), origin: rand.Text()}
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		_, err = migrate(ctx, conn.Conn(), s.sql, schema, log)
 		conn.Release()
 	}
 	if err != nil {
+		s.writes.close()
 		pool.Close()
 		return nil, fmt.Errorf("open store %s, schema %s: %w", RedactURL(url), schema, RedactError(err, url))
 	}
@@ -161,6 +167,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.writes.close()
 	s.pool.Close()
 	return nil
 }
@@ -260,8 +267,11 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 	return r, nil
 }
 
-// Claim runs claim_tasks.sql: one UPDATE of the rows a
-// SELECT … FOR UPDATE SKIP LOCKED picked.
+// Claim runs claim_tasks.sql, which reclaims lapsed leases and claims
+// due tasks in one statement, with synchronous_commit off: a claim need
+// not be durable (store.Store.Claim), and the outcome written later is,
+// which flushes the claim's WAL with it. The batch is one round trip, in
+// the planner settings of orderedBatch.
 func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time, limit int) ([]*store.Record, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("claim tasks: %w: limit %d, want 1 or more", shared.ErrInvalidArgument, limit)
@@ -275,23 +285,23 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	if !storable(typ) {
 		return nil, nil // no such type can be stored
 	}
-	// Tasks whose lease lapsed first: they are the oldest work, and a
-	// backlog of pending tasks must not hold them back.
-	rows, _ := s.pool.Query(ctx, s.sql.reclaimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim))
-	recs, err := pgx.CollectRows(rows, scanRecord)
-	if err != nil {
-		return nil, fmt.Errorf("reclaim tasks: %w", err)
-	}
-	for _, r := range recs {
-		s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
-	}
-	if n := min(limit, maxClaim) - len(recs); n > 0 {
-		rows, _ := s.pool.Query(ctx, s.sql.claimTasks, typ, now, owner, leaseUntil, n)
-		pending, err := pgx.CollectRows(rows, scanRecord)
-		if err != nil {
-			return nil, fmt.Errorf("claim tasks: %w", err)
-		}
-		recs = append(recs, pending...)
+	var recs []*store.Record
+	b, commit := orderedBatch(false)
+	b.Queue(s.sql.claimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim)).Query(func(rows pgx.Rows) error {
+		var err error
+		recs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Record, error) {
+			var reclaimed bool
+			r, err := scanRecordWith(row, &reclaimed)
+			if err == nil && reclaimed {
+				s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
+			}
+			return r, err
+		})
+		return err
+	})
+	commit()
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
 	if len(recs) > 0 {
 		s.wrote(ctx, time.Time{})
@@ -299,7 +309,8 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	return recs, nil
 }
 
-// NextDue reads the first entry of the claim index of typ.
+// NextDue reads the first entry of the claim index of typ, in the planner
+// settings of orderedBatch.
 func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error) {
 	if err := s.enter(ctx); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
@@ -307,13 +318,20 @@ func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error
 	if !storable(typ) {
 		return time.Time{}, false, nil
 	}
-	var due time.Time
-	err := s.pool.QueryRow(ctx, s.sql.nextDue, typ).Scan(&due)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return time.Time{}, false, nil
-	case err != nil:
+	var due *time.Time
+	b, commit := orderedBatch(true)
+	b.Queue(s.sql.nextDue, typ).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&due); !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		return nil
+	})
+	commit()
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
+	}
+	if due == nil {
+		return time.Time{}, false, nil
 	}
 	return due.UTC(), true, nil
 }
@@ -332,11 +350,11 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 		return fmt.Errorf("update task: %w", err)
 	}
 	start := time.Now()
-	tag, err := s.pool.Exec(ctx, s.sql.updateTask, append(args, string(from))...)
+	n, err := s.writes.exec(ctx, rec.ID, s.sql.updateTask, append(args, string(from))...)
 	if err != nil {
 		return fmt.Errorf("update task: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.wrote(ctx, start)
 		return nil
 	}
@@ -367,11 +385,11 @@ func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) er
 		statuses[i] = string(st)
 	}
 	start := time.Now()
-	tag, err := s.pool.Exec(ctx, s.sql.deleteTask, id, statuses)
+	n, err := s.writes.exec(ctx, id, s.sql.deleteTask, id, statuses)
 	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.wrote(ctx, start)
 		return nil
 	}
