@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,4 +80,52 @@ func newID(t *testing.T) string {
 
 func withoutWarmup(types []string) []string {
 	return slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "warmup" })
+}
+
+// TestNotifyFinal: final states sent by one store reach the others on the
+// schema, each once and whole, however many are packed together (here
+// more than fit in one notification, one of them of the largest size),
+// and never the store that sent them.
+func TestNotifyFinal(t *testing.T) {
+	t.Parallel()
+	url, schema := pgtest.Schema(t)
+	a, b := openSchema(t, url, schema), openSchema(t, url, schema)
+
+	var mu sync.Mutex
+	heardA, heardB := map[string]int{}, map[string]int{}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { a.ListenFinal(ctx, func(p []byte) { mu.Lock(); heardA[string(p)]++; mu.Unlock() }) })
+	wg.Go(func() { b.ListenFinal(ctx, func(p []byte) { mu.Lock(); heardB[string(p)]++; mu.Unlock() }) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	// Until the listener listens, nothing is heard: send until one is.
+	require.Eventually(t, func() bool {
+		require.NoError(t, a.NotifyFinal(t.Context(), []byte(`{"id":"warmup"}`)))
+		mu.Lock()
+		defer mu.Unlock()
+		return heardB[`{"id":"warmup"}`] > 0
+	}, 20*time.Second, 50*time.Millisecond)
+
+	var sent [][]byte
+	for i := range 100 {
+		sent = append(sent, []byte(`{"id":"`+newID(t)+`","n":`+strings.Repeat("1", 1+i*10)+`}`))
+	}
+	big := `{"id":"big","pad":"` + strings.Repeat("x", store.MaxFinalSize-len(`{"id":"big","pad":""}`)) + `"}`
+	sent = append(sent, []byte(big))
+	require.NoError(t, a.NotifyFinal(t.Context(), sent...))
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return heardB[big] > 0 && heardB[string(sent[99])] > 0
+	}, 20*time.Second, 5*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range sent {
+		require.Equal(t, 1, heardB[string(p)], "heard once: %.40s", p)
+	}
+	require.Empty(t, heardA, "a store does not hear its own final states")
+
+	require.Error(t, a.NotifyFinal(t.Context(), []byte("{\n}")), "a state with a newline is refused")
+	require.Error(t, a.NotifyFinal(t.Context(), []byte(big+" ")), "a state over MaxFinalSize is refused")
 }
