@@ -27,6 +27,11 @@ type Options struct {
 	Schema string
 	// Logger receives the store's warnings. nil discards them.
 	Logger hclog.Logger
+	// WorkNotifyInterval is how often at most a create notifies the
+	// nodes of its tasks' type (ListenWork): 0 means
+	// DefaultWorkNotifyInterval. Creates within the interval are
+	// announced together at its end.
+	WorkNotifyInterval time.Duration
 	// OnCommit, if set, is called after each write that changed
 	// something (claims excepted, as in badgerstore), with the time from
 	// the call until the commit returned. It must be quick and never
@@ -59,6 +64,8 @@ type Store struct {
 	// channel and finalChannel are the NOTIFY channels of creates and of
 	// final states (channelName).
 	channel, finalChannel string
+	// notices debounces the work notifications of creates (debounce.go).
+	notices *debouncer
 	// origin tells the final states this store sends from those of others
 	// (NotifyFinal): random, made at Open.
 	origin string
@@ -148,6 +155,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{pool: pool, writes: newWriter(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
 		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final"), origin: rand.Text()}
+	interval := opts.WorkNotifyInterval
+	if interval <= 0 {
+		interval = DefaultWorkNotifyInterval
+	}
+	s.notices = newDebouncer(interval, s.notifyWork)
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		_, err = migrate(ctx, conn.Conn(), s.sql, schema, log)
@@ -215,12 +227,18 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 		batch.Queue(s.sql.insertTask, args...)
 		types[r.Type] = true
 	}
-	// Sent at commit, to every node listening (ListenWork): one per type.
-	for typ := range types {
-		batch.Queue("SELECT pg_notify($1, $2)", s.channel, typ)
-	}
 	if err := s.enter(ctx); err != nil {
 		return fmt.Errorf("create tasks: %w", err)
+	}
+	// Sent at commit, to every node listening (ListenWork): one per type,
+	// unless debounced (debounce.go).
+	notify := 0
+	for typ := range types {
+		if s.notices.lead(typ) {
+			batch.Queue("SELECT pg_notify($1, $2)", s.channel, typ)
+			notify++
+			delete(types, typ)
+		}
 	}
 	start := time.Now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -234,7 +252,7 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 				return err
 			}
 		}
-		for range types {
+		for range notify {
 			if _, err := results.Exec(); err != nil {
 				return fmt.Errorf("notify: %w", err)
 			}
@@ -244,8 +262,24 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 	if err != nil {
 		return fmt.Errorf("create tasks: %w", err)
 	}
+	for typ := range types { // those not notified
+		s.notices.trail(typ)
+	}
 	s.wrote(ctx, start)
 	return nil
+}
+
+// notifyWork sends a work notification of typ on its own, for the
+// debouncer; a failure only delays the start until the nodes poll.
+func (s *Store) notifyWork(typ string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.enter(ctx); err != nil {
+		return
+	}
+	if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", s.channel, typ); err != nil && !s.closed.Load() {
+		s.log.Warn("notifying the nodes of new tasks failed: they find them at their next poll", "task_type", typ, "error", err)
+	}
 }
 
 // Get reads the task id.
