@@ -3,7 +3,7 @@ package pgstore
 import "github.com/jackc/pgx/v5"
 
 // The statements that read an index in order (the claim, the next due
-// task) would each be one range of one index, if the planner saw it.
+// task, a page of a query) would each be one range of one index, if the planner saw it.
 // With stale statistics it may not. On a new schema that had just taken
 // a backlog of 10,000 tasks it estimated a row or two for any filter,
 // found every index as cheap, and claimed through (type, status,
