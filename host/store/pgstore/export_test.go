@@ -33,17 +33,16 @@ func (s *Store) Statements() map[string]string {
 	return map[string]string{"claim": s.sql.claimTasks, "next_due": s.sql.nextDue, "processing": s.sql.processing, "sweep": s.sql.sweep, "counts": s.sql.counts, "delete_claimed": s.sql.deleteClaimed}
 }
 
-// ExplainOrdered is the plan of sql in the planner settings the store
-// reads in order with (orderedBatch); plain, without them. With literals
-// (the arguments as SQL), the generic plan of sql prepared: the one a
-// connection may cache and keep as the table grows.
+// ExplainOrdered is the plan of sql on the ordered pool; plain, on the
+// other. With literals (the arguments as SQL), the generic plan of sql
+// prepared: the one a connection may cache and keep as the table grows.
 func (s *Store) ExplainOrdered(ctx context.Context, plain bool, literals string, sql string, args ...any) (string, error) {
-	b, commit := orderedBatch(true)
+	pool := s.ordered
 	if plain {
-		b = &pgx.Batch{}
-		b.Queue("BEGIN")
-		commit = func() { b.Queue("COMMIT") }
+		pool = s.pool
 	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	explain := "EXPLAIN " + sql
 	if literals != "" {
 		b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -59,7 +58,7 @@ func (s *Store) ExplainOrdered(ctx context.Context, plain bool, literals string,
 	if literals != "" {
 		b.Queue("DEALLOCATE explained")
 	}
-	commit()
-	err := s.pool.SendBatch(ctx, b).Close()
+	b.Queue("COMMIT")
+	err := pool.SendBatch(ctx, b).Close()
 	return strings.Join(lines, "\n"), err
 }

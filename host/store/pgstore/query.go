@@ -156,8 +156,8 @@ func (c *cursor) values(f store.SortField) []any {
 }
 
 // Query reads one page with the statement of its sort, filter and
-// direction: a range of the index that serves them (see querySQL), in
-// the planner settings of orderedBatch, which keep the planner on it.
+// direction: a range of the index that serves them (see querySQL), on
+// the ordered pool, whose planner settings keep the planner on it.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	q, limit, err := q.Check()
 	if err != nil {
@@ -176,14 +176,9 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		return store.Page{}, nil // no such type can be stored
 	}
 	sql, args := s.sql.querySQL(q, c, limit)
-	var recs []*store.Record
-	b, commit := orderedBatch(true)
-	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
-		recs, err = pgx.CollectRows(rows, scanRecord)
-		return err
-	})
-	commit()
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	rows, _ := s.ordered.Query(ctx, sql, args...)
+	recs, err := pgx.CollectRows(rows, scanRecord)
+	if err != nil {
 		return store.Page{}, fmt.Errorf("query tasks: %w", err)
 	}
 	page := store.Page{Tasks: recs}

@@ -55,7 +55,11 @@ const maxClaim = 1000
 
 // Store is the PostgreSQL backend of [store.Store].
 type Store struct {
-	pool     *pgxpool.Pool
+	pool *pgxpool.Pool
+	// ordered runs the claims and the reads of an index in order, in
+	// planner settings of their own (ordered.go). Claims are the only
+	// writes it runs: its commits do not wait for the WAL flush.
+	ordered  *pgxpool.Pool
 	writes   *writer // Update, Delete and DeleteClaimed, in batches
 	sql      *statements
 	log      hclog.Logger
@@ -109,22 +113,28 @@ func poolConfig(url, schema string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// connect opens a pool on url for schema and checks that the server
-// answers. Its errors never contain the password.
-func connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
+// connect opens the pools on url for schema, the store's and that of
+// ordered reads (ordered.go), and checks that the server answers. Its
+// errors never contain the password.
+func connect(ctx context.Context, url, schema string) (pool, ordered *pgxpool.Pool, err error) {
 	cfg, err := poolConfig(url, schema)
 	if err != nil {
-		return nil, RedactError(err, url)
+		return nil, nil, RedactError(err, url)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, RedactError(err, url)
+		return nil, nil, RedactError(err, url)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, RedactError(err, url)
+		return nil, nil, RedactError(err, url)
 	}
-	return pool, nil
+	ordered, err = pgxpool.NewWithConfig(ctx, orderedConfig(cfg))
+	if err != nil {
+		pool.Close()
+		return nil, nil, RedactError(err, url)
+	}
+	return pool, ordered, nil
 }
 
 // where is " <url>" (redacted) for an error about url, or nothing when
@@ -145,7 +155,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	pool, err := connect(ctx, url, schema)
+	pool, ordered, err := connect(ctx, url, schema)
 	if err != nil {
 		return nil, fmt.Errorf("open store%s: %w", where(url, err), err)
 	}
@@ -153,7 +163,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{pool: pool, writes: newWriter(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
+	s := &Store{pool: pool, ordered: ordered, writes: newWriter(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
 		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final"), origin: rand.Text()}
 	interval := opts.WorkNotifyInterval
 	if interval <= 0 {
@@ -167,19 +177,21 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if err != nil {
 		s.writes.close()
+		ordered.Close()
 		pool.Close()
 		return nil, fmt.Errorf("open store %s, schema %s: %w", RedactURL(url), schema, RedactError(err, url))
 	}
 	return s, nil
 }
 
-// Close closes the pool, waiting for calls in flight. Later calls fail
+// Close closes the pools, waiting for calls in flight. Later calls fail
 // with shared.ErrClosed. Closing twice is harmless.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
 	s.writes.close()
+	s.ordered.Close()
 	s.pool.Close()
 	return nil
 }
@@ -304,8 +316,8 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 // Claim runs claim_tasks.sql, which reclaims lapsed leases and claims
 // due tasks in one statement, with synchronous_commit off: a claim need
 // not be durable (store.Store.Claim), and the outcome written later is,
-// which flushes the claim's WAL with it. The batch is one round trip, in
-// the planner settings of orderedBatch.
+// which flushes the claim's WAL with it. It runs on the ordered pool, in
+// its planner settings (ordered.go).
 func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time, limit int) ([]*store.Record, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("claim tasks: %w: limit %d, want 1 or more", shared.ErrInvalidArgument, limit)
@@ -319,22 +331,16 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	if !storable(typ) {
 		return nil, nil // no such type can be stored
 	}
-	var recs []*store.Record
-	b, commit := orderedBatch(false)
-	b.Queue(s.sql.claimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim)).Query(func(rows pgx.Rows) error {
-		var err error
-		recs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Record, error) {
-			var reclaimed bool
-			r, err := scanRecordWith(row, &reclaimed)
-			if err == nil && reclaimed {
-				s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
-			}
-			return r, err
-		})
-		return err
+	rows, _ := s.ordered.Query(ctx, s.sql.claimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim))
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Record, error) {
+		var reclaimed bool
+		r, err := scanRecordWith(row, &reclaimed)
+		if err == nil && reclaimed {
+			s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
+		}
+		return r, err
 	})
-	commit()
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
 	if len(recs) > 0 {
@@ -343,8 +349,8 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	return recs, nil
 }
 
-// NextDue reads the first entry of the claim index of typ, in the planner
-// settings of orderedBatch.
+// NextDue reads the first entry of the claim index of typ, on the
+// ordered pool.
 func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error) {
 	if err := s.enter(ctx); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
@@ -353,15 +359,8 @@ func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error
 		return time.Time{}, false, nil
 	}
 	var due *time.Time
-	b, commit := orderedBatch(true)
-	b.Queue(s.sql.nextDue, typ).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&due); !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		return nil
-	})
-	commit()
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	err := s.ordered.QueryRow(ctx, s.sql.nextDue, typ).Scan(&due)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
 	}
 	if due == nil {
