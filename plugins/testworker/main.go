@@ -211,6 +211,12 @@ func main() {
 		"env": sdk.Func(func(context.Context, sdk.Task, none) ([]string, error) {
 			return os.Environ(), nil
 		}),
+		"print": sdk.Func(func(_ context.Context, _ sdk.Task, p struct{ Line string }) (none, error) {
+			// To the os.Stdout go-plugin swapped in: its gRPC stdio
+			// stream carries the line to the host.
+			_, err := fmt.Println(p.Line)
+			return none{}, err
+		}),
 		"childenv": sdk.Func(func(ctx context.Context, _ sdk.Task, _ none) ([]string, error) {
 			self, err := os.Executable()
 			if err != nil {

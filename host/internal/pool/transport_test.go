@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/taskhost/taskhost/host/internal/testlog"
 	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/shared"
 	"github.com/taskhost/taskhost/shared/proto"
@@ -91,6 +93,24 @@ func TestWorkersGetTheirOwnIdentityAndPassNoneOnToChildren(t *testing.T) {
 	child := callLines(t, newPool(t, sys, cfg), "childenv")
 	require.Contains(t, child, "REGION=eu-1", "the child's environment was read")
 	requireNoTransportVars(t, child, "the environment of the plugin's child")
+}
+
+// go-plugin's services beside the worker's run over the same channel: the
+// plugin's stdout reaches the host's log through the stdio stream, and a
+// stopped worker exits by itself when the controller asks it to (else
+// go-plugin kills it after 2 s).
+func TestStdioAndControllerWorkOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	logger, logs := testlog.New(hclog.Info)
+	cfg := setup(t)
+	cfg.Method, cfg.Logger, cfg.IdleShutdownTimeout = "print", logger, 0
+	p := newPool(t, NewSystem(1), cfg)
+	_, err := call(t, p, `{"Line":"printed over mutual TLS"}`)
+	require.NoError(t, err)
+	eventually(t, "the printed line", func() bool { return len(logs.Matching("printed over mutual TLS", "stream=stdout")) == 1 })
+	eventually(t, "the worker's exit", func() bool { return len(logs.Matching("worker exited")) == 1 })
+	require.Contains(t, logs.Matching("worker exited")[0], `status="exit status 0"`, logs.String())
+	require.Empty(t, logs.Matching("failed to exit gracefully"), logs.String())
 }
 
 func TestDisableMTLSPassesNoCertificate(t *testing.T) {
