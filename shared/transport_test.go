@@ -95,14 +95,21 @@ func TestIdentityIsAnEd25519SelfSignedCertificateForTLSName(t *testing.T) {
 	require.NotEqual(t, id.CertPEM, newIdentity(t).CertPEM, "every identity is fresh")
 }
 
-func TestHostAndPluginConfigsShakeHands(t *testing.T) {
-	t.Parallel()
-	host := newIdentity(t)
-	ch, err := host.NewPluginTLS()
+// channel issues a plugin identity as the host does and returns the
+// host's side and the plugin's config, read from the variables.
+func channel(t *testing.T) (PluginTLS, *tls.Config) {
+	t.Helper()
+	ch, err := newIdentity(t).NewPluginTLS()
 	require.NoError(t, err)
 	server, err := PluginTLSConfig(lookupIn(ch.Env))
 	require.NoError(t, err)
 	require.NotNil(t, server)
+	return ch, server
+}
+
+func TestHostAndPluginConfigsShakeHands(t *testing.T) {
+	t.Parallel()
+	ch, server := channel(t)
 
 	clientErr, serverErr, state := handshake(t, ch.Config, server)
 	require.NoError(t, clientErr)
@@ -157,11 +164,7 @@ func TestHostRefusesAPluginCertificateItDidNotIssue(t *testing.T) {
 
 func TestPluginRefusesClientsWithoutTheHostCertificate(t *testing.T) {
 	t.Parallel()
-	host := newIdentity(t)
-	ch, err := host.NewPluginTLS()
-	require.NoError(t, err)
-	server, err := PluginTLSConfig(lookupIn(ch.Env))
-	require.NoError(t, err)
+	ch, server := channel(t)
 
 	noCert := ch.Config.Clone()
 	noCert.Certificates = nil

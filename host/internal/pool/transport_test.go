@@ -162,6 +162,16 @@ func TestHostRefusesAPluginThatDoesNotSpeakTLS(t *testing.T) {
 	require.ErrorContains(t, err, "authentication handshake failed")
 }
 
+// issue makes a host identity and issues a plugin's, as a pool does.
+func issue(t *testing.T) (*shared.Identity, shared.PluginTLS) {
+	t.Helper()
+	host, err := shared.NewIdentity()
+	require.NoError(t, err)
+	ch, err := host.NewPluginTLS()
+	require.NoError(t, err)
+	return host, ch
+}
+
 // runPlugin starts the test worker as go-plugin's client would, with env
 // added, and returns it and its stdout.
 func runPlugin(t *testing.T, env ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
@@ -190,10 +200,7 @@ func runPlugin(t *testing.T, env ...string) (*exec.Cmd, *bufio.Reader, *bytes.Bu
 // The plugin serves only a client that presents the host's certificate.
 func TestPluginRefusesClientsWithoutTheHostCertificate(t *testing.T) {
 	t.Parallel()
-	host, err := shared.NewIdentity()
-	require.NoError(t, err)
-	ch, err := host.NewPluginTLS()
-	require.NoError(t, err)
+	_, ch := issue(t)
 	_, stdout, _ := runPlugin(t, ch.Env...)
 	line, err := stdout.ReadString('\n')
 	require.NoError(t, err)
@@ -247,10 +254,7 @@ func TestPluginRefusesClientsWithoutTheHostCertificate(t *testing.T) {
 
 func TestPluginWithIncompleteTransportVariablesExits(t *testing.T) {
 	t.Parallel()
-	host, err := shared.NewIdentity()
-	require.NoError(t, err)
-	ch, err := host.NewPluginTLS()
-	require.NoError(t, err)
+	host, ch := issue(t)
 	for name, tc := range map[string]struct {
 		env  []string
 		want string
