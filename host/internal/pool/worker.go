@@ -207,6 +207,9 @@ func (w *worker) noChannel(err error, mtls bool) error {
 	}
 	w.kill()
 	w.wait()
+	if err == nil {
+		err = errors.New("it ended the progress stream at once")
+	}
 	// The gRPC status's own message, without "worker exited".
 	if se, ok := errors.AsType[interface {
 		error
