@@ -64,7 +64,7 @@
 // taskhost's own, not go-plugin's AutoMTLS, and an SDK in another language
 // implements it as follows.
 //
-// The host makes one Ed25519 key and certificate for itself, and a fresh
+// The host makes one ECDSA P-256 key and certificate for itself, and a fresh
 // one for every plugin process it starts. It passes three variables in
 // the plugin's environment:
 //
@@ -72,12 +72,15 @@
 //     block); go-plugin's AutoMTLS uses this name for the same thing;
 //   - TASKHOST_PLUGIN_CERT: the plugin's certificate, PEM;
 //   - TASKHOST_PLUGIN_KEY: the plugin's private key, PEM "PRIVATE KEY"
-//     (PKCS #8, Ed25519).
+//     (PKCS #8; ECDSA P-256 today: accept any key type the PEM holds).
 //
-// Every certificate is X.509 v3, self-signed with an Ed25519 key, with the
-// subject and single DNS name "localhost", CA true, key usages digital
-// signature and certificate signing, extended key usages server and client
-// authentication, valid from a minute before it was made for 100 years.
+// Every certificate is X.509 v3, self-signed with its ECDSA P-256 key
+// (ECDSA with SHA-256), with the subject and single DNS name "localhost",
+// CA true, key usages digital signature and certificate signing, extended
+// key usages server and client authentication, valid from a minute before
+// it was made for 100 years. (P-256, not Ed25519: TLS 1.3 requires every
+// implementation to support it, and BoringSSL, under gRPC's C core, does
+// not accept Ed25519 signatures by default.)
 //
 // A plugin that finds both TASKHOST_PLUGIN_CERT and TASKHOST_PLUGIN_KEY
 // must:

@@ -1,7 +1,8 @@
 package shared
 
 import (
-	"crypto/ed25519"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,7 +16,7 @@ import (
 
 // Transport security between the host and a plugin process (package sdk's
 // doc has the whole scheme, for SDKs in other languages): the host holds
-// one Ed25519 identity; for every plugin process it starts it issues a
+// one ECDSA P-256 identity; for every plugin process it starts it issues a
 // fresh one and hands it over in the process's environment, with the
 // host's own certificate. Each side presents its certificate and trusts
 // exactly the other's, over TLS 1.3.
@@ -36,8 +37,15 @@ const (
 // TLS handshake, and a worker may live as long as the host.
 const certLifetime = 100 * 365 * 24 * time.Hour
 
-// Identity is an Ed25519 key with a self-signed certificate naming
+// Identity is an ECDSA P-256 key with a self-signed certificate naming
 // [TLSName].
+//
+// P-256 rather than Ed25519: TLS 1.3 requires every implementation to
+// support ECDSA P-256 signatures while Ed25519 is optional (BoringSSL,
+// under gRPC's C core and so its Python, Ruby and C++ bindings, does not
+// accept it by default), and Go builds its Ed25519 tables at first use,
+// about a millisecond in every new plugin process, where its P-256 tables
+// are compiled in.
 type Identity struct {
 	// Certificate is the pair for a tls.Config, its Leaf parsed.
 	Certificate tls.Certificate
@@ -48,7 +56,7 @@ type Identity struct {
 
 // NewIdentity makes a fresh key and certificate (some tens of µs).
 func NewIdentity() (*Identity, error) {
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("new identity: %w", err)
 	}
@@ -71,7 +79,7 @@ func NewIdentity() (*Identity, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("new identity: %w", err)
 	}

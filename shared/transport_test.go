@@ -1,7 +1,8 @@
 package shared
 
 import (
-	"crypto/ed25519"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -72,11 +73,13 @@ func handshake(t *testing.T, client, server *tls.Config) (clientErr, serverErr e
 	return clientErr, <-done, tc.ConnectionState()
 }
 
-func TestIdentityIsAnEd25519SelfSignedCertificateForTLSName(t *testing.T) {
+func TestIdentityIsAP256SelfSignedCertificateForTLSName(t *testing.T) {
 	t.Parallel()
 	id := newIdentity(t)
 	leaf := id.Certificate.Leaf
-	require.Equal(t, x509.Ed25519, leaf.PublicKeyAlgorithm)
+	require.Equal(t, x509.ECDSA, leaf.PublicKeyAlgorithm)
+	require.Equal(t, elliptic.P256(), leaf.PublicKey.(*ecdsa.PublicKey).Curve)
+	require.Equal(t, x509.ECDSAWithSHA256, leaf.SignatureAlgorithm)
 	require.NoError(t, leaf.CheckSignatureFrom(leaf), "self-signed")
 	require.NoError(t, leaf.VerifyHostname(TLSName))
 	require.True(t, leaf.NotAfter.After(time.Now().Add(50*365*24*time.Hour)), "outlives any worker")
@@ -90,7 +93,7 @@ func TestIdentityIsAnEd25519SelfSignedCertificateForTLSName(t *testing.T) {
 	require.Equal(t, "PRIVATE KEY", block.Type, "PKCS #8")
 	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	require.NoError(t, err)
-	require.Equal(t, leaf.PublicKey, key.(ed25519.PrivateKey).Public())
+	require.True(t, key.(*ecdsa.PrivateKey).PublicKey.Equal(leaf.PublicKey))
 
 	require.NotEqual(t, id.CertPEM, newIdentity(t).CertPEM, "every identity is fresh")
 }

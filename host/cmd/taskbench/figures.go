@@ -49,7 +49,7 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "raw.badger1.p50", Scenario: "baseline", Name: "raw durable commit p50, 1 writer", Unit: "ms"},
 		{Key: "raw.spawn.p50", Scenario: "baseline", Name: "raw cold start p50 (NewClient → initialise)", Unit: "ms"},
 		{Key: "raw.spawn.p99", Scenario: "baseline", Name: "raw cold start p99", Unit: "ms"},
-		{Key: "raw.spawntls.p50", Scenario: "baseline", Name: "raw cold start p50 with mTLS (the pool's: Ed25519)", Unit: "ms",
+		{Key: "raw.spawntls.p50", Scenario: "baseline", Name: "raw cold start p50 with mTLS (the pool's, P-256)", Unit: "ms",
 			Baseline: "raw.spawn.p50", BaselineName: "raw p50"},
 		{Key: "raw.spawnmtls.p50", Scenario: "baseline", Name: "raw cold start p50 with go-plugin's AutoMTLS (P-521)", Unit: "ms",
 			Baseline: "raw.spawn.p50", BaselineName: "raw p50"},
