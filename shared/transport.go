@@ -29,7 +29,7 @@ const (
 	// EnvPluginKey holds the plugin's private key (PKCS #8, PEM).
 	EnvPluginKey = "TASKHOST_PLUGIN_KEY"
 	// TLSName is the DNS name in every certificate of the scheme, and the
-	// server name each side verifies.
+	// server name a side verifies when it dials the other.
 	TLSName = "localhost"
 )
 
@@ -54,7 +54,8 @@ type Identity struct {
 	KeyPEM []byte
 }
 
-// NewIdentity makes a fresh key and certificate (some tens of µs).
+// NewIdentity makes a fresh key and certificate (well under a
+// millisecond).
 func NewIdentity() (*Identity, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
