@@ -19,7 +19,7 @@ import (
 // Bounds of the final states in flight and kept.
 const (
 	finalQueue = 1024             // final states waiting to be sent; more are dropped
-	finalBatch = 64               // sent in one round trip
+	finalBatch = 256              // sent in one round trip
 	finalKeep  = 30 * time.Second // how long a heard final state is kept
 	finalWait  = time.Second      // how long a watch of a vanished task waits for one
 )

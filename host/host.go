@@ -54,6 +54,8 @@ type run struct {
 	done     chan struct{}
 	intent   intent
 	progress *shared.Progress
+	// saved is the progress last saved to a shared store (saveProgress).
+	saved *shared.Progress
 	// finishing: the method has returned and its outcome is being
 	// written; a lost lease no longer changes anything (the write is
 	// fenced).
@@ -684,6 +686,9 @@ func (h *Host) Start(ctx context.Context) error {
 	defer h.mu.Unlock()
 	h.loops.Go(h.cleanupLoop)
 	h.loops.Go(h.renewLoop)
+	if ps, ok := h.st.(store.ProgressStore); ok {
+		h.loops.Go(func() { h.progressLoop(ps) })
+	}
 	h.startFinals()
 	if wn, ok := h.st.(store.WorkNotifier); ok {
 		// Tasks other nodes create wake this node's dispatchers at once.

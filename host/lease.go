@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
 )
 
 // renewLoop renews the leases of the tasks running here every third of
@@ -54,6 +55,52 @@ func (h *Host) renewLoop() {
 		}
 		renewed = start
 		h.loseRuns(lost, false, "the store no longer has it processing under this claim")
+	}
+}
+
+// progressEvery is how often the progress of tasks running here is
+// saved to a store other nodes share, so that they show it too.
+const progressEvery = 250 * time.Millisecond
+
+// progressLoop saves, every progressEvery, the progress reported since
+// the last save of each task running here, in one call. What a lost
+// claim reports is dropped by the store; the lease loop stops the task.
+func (h *Host) progressLoop(ps store.ProgressStore) {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopped:
+			return
+		case <-t.C:
+		}
+		var batch []store.Progress
+		var saved []*shared.Progress
+		h.mu.Lock()
+		for id, r := range h.running {
+			if r.progress != nil && r.progress != r.saved && !r.finishing {
+				batch = append(batch, store.Progress{Lease: store.Lease{ID: id, Attempt: r.rec.Attempts}, Progress: *r.progress})
+				saved = append(saved, r.progress)
+			}
+		}
+		h.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), h.opts.Lease/3)
+		_, err := ps.SaveProgress(ctx, batch)
+		cancel()
+		if err != nil {
+			h.log.Warn("saving the progress of running tasks failed; other nodes show it later", "running", len(batch), "error", err)
+			continue
+		}
+		h.mu.Lock()
+		for i, p := range batch {
+			if r := h.running[p.ID]; r != nil && r.rec.Attempts == p.Attempt {
+				r.saved = saved[i]
+			}
+		}
+		h.mu.Unlock()
 	}
 }
 

@@ -209,8 +209,10 @@ type HandlerOptions struct {
 	// for a handler that parallelises within a task) and GOMEMLIMIT (see
 	// MemoryLimit).
 	Env map[string]string
-	// DisableMTLS turns off the automatic mutual TLS between the host and
-	// its plugins (on by default).
+	// DisableMTLS turns off the mutual TLS between the host and the
+	// handler's plugin processes (on by default; the README's Transport
+	// security says what it guarantees): the plugin then gets no
+	// certificate and serves plain gRPC.
 	DisableMTLS bool
 }
 

@@ -117,8 +117,9 @@ func (h *Host) followRemote(id string, w *watcher, last shared.Task) {
 			return
 		case err != nil:
 			continue
-		case rec.Status == last.Status && rec.DateModified.Equal(last.DateModified):
-			continue
+		case rec.Status == last.Status && rec.DateModified.Equal(last.DateModified) &&
+			(rec.Progress == nil) == (last.Progress == nil) && (rec.Progress == nil || *rec.Progress == *last.Progress):
+			continue // nothing new (progress included: the running node saves it)
 		}
 		last = h.view(rec)
 		if last.Status.Terminal() {

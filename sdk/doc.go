@@ -57,6 +57,70 @@
 // stops. Both receive the handler's config object as their payload and a
 // Task whose only set field is Type.
 //
+// # Transport security
+//
+// [Serve] speaks to the host over mutual TLS when the host asks for it (the
+// default; a handler with DisableMTLS set does not). The scheme is
+// taskhost's own, not go-plugin's AutoMTLS, and an SDK in another language
+// implements it as follows.
+//
+// The host makes one ECDSA P-256 key and certificate for itself, and a fresh
+// one for every plugin process it starts. It passes three variables in
+// the plugin's environment:
+//
+//   - PLUGIN_CLIENT_CERT: the host's certificate, PEM (one CERTIFICATE
+//     block); go-plugin's AutoMTLS uses this name for the same thing;
+//   - TASKHOST_PLUGIN_CERT: the plugin's certificate, PEM;
+//   - TASKHOST_PLUGIN_KEY: the plugin's private key, PEM "PRIVATE KEY"
+//     (PKCS #8; ECDSA P-256 today: accept any key type the PEM holds).
+//
+// Every certificate is X.509 v3, self-signed with its ECDSA P-256 key
+// (ECDSA with SHA-256), with the subject and single DNS name "localhost",
+// CA true, key usages digital signature and certificate signing, extended
+// key usages server and client authentication, valid from a minute before
+// it was made for 100 years. (P-256, not Ed25519: TLS 1.3 requires every
+// implementation to support it, and BoringSSL, under gRPC's C core, does
+// not accept Ed25519 signatures by default.)
+//
+// A plugin that finds both TASKHOST_PLUGIN_CERT and TASKHOST_PLUGIN_KEY
+// must:
+//
+//  1. read the three variables and remove them from its own environment
+//     (os.Unsetenv; in Node.js, delete process.env[name]) before it starts
+//     any child process, so that no child inherits its key;
+//  2. serve its gRPC endpoint over TLS 1.3 only (the host offers nothing
+//     older), presenting TASKHOST_PLUGIN_CERT with TASKHOST_PLUGIN_KEY,
+//     requiring a client certificate and trusting only PLUGIN_CLIENT_CERT:
+//     that one certificate is the whole trust store, no system roots;
+//  3. print go-plugin's handshake line as usual, with an empty sixth field:
+//     1|1|unix|/path/to/socket|grpc| — the host trusts only the certificate
+//     it issued, and refuses a plugin that prints one of its own there
+//     (as go-plugin's AutoMTLS does), or that serves without TLS;
+//  4. if it ever dials the host (go-plugin's broker, which taskhost does
+//     not use today): present its certificate, trust only the host's, and
+//     verify the server name "localhost".
+//
+// Serve does all this; a plugin that starts processes before it calls
+// Serve passes the variables on to them.
+//
+// A plugin that finds neither variable serves plain gRPC, as when it is
+// run by hand or by a host with mutual TLS off. PLUGIN_CLIENT_CERT alone
+// comes from a host older than this scheme, which uses go-plugin's
+// AutoMTLS: this SDK leaves that to go-plugin; an SDK that does not
+// implement AutoMTLS exits with an error that says so. Any other mix (one
+// of the two plugin variables, or both without PLUGIN_CLIENT_CERT), a value
+// that does not parse, or a key that does not match its certificate is a
+// one-line error on stderr and exit status 1, before the handshake line.
+//
+// What this guarantees: only a process holding the host's key, which never
+// leaves the host process, can call the plugin; the host talks only to the
+// process it gave the plugin's key to, a key made for that process alone;
+// the traffic is encrypted. What it does not: the kernel keeps a process's
+// initial environment in /proc/<pid>/environ whatever the process unsets,
+// so root and processes of the same user can read the plugin's key there;
+// they could as well attach to either process with ptrace, the same trust
+// boundary.
+//
 // Package [github.com/taskhost/taskhost/sdk/sdktest] runs methods
 // in-process over the real gRPC adapters, for unit tests.
 package sdk

@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,6 +214,17 @@ func Serve(methods Methods) {
 	// to the process's real stderr, which the host parses as hclog JSON
 	// lines, keeping their keys in order.
 	logger := newJSONLogger(os.Stderr, hclog.Trace)
+	tlsConfig, err := serverTLS(os.LookupEnv, os.Unsetenv)
+	if err != nil {
+		// Plain text: the host quotes a dying plugin's last plain stderr
+		// lines in the error, and whoever ran it by hand reads them.
+		fmt.Fprintf(os.Stderr, "taskhost plugin: %v\n", err)
+		os.Exit(1)
+	}
+	var tlsProvider func() (*tls.Config, error)
+	if tlsConfig != nil {
+		tlsProvider = func() (*tls.Config, error) { return tlsConfig, nil }
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  shared.Handshake(),
 		VersionedPlugins: shared.VersionedPlugins(NewWorker(methods, logger)),
@@ -220,6 +232,7 @@ func Serve(methods Methods) {
 			// Payloads are bounded by the host, not by gRPC's 4 MiB default.
 			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))...)
 		},
-		Logger: logger,
+		TLSProvider: tlsProvider,
+		Logger:      logger,
 	})
 }

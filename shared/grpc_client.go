@@ -70,13 +70,13 @@ func (c *GRPCClient) WatchProgress(ctx context.Context, fn func(ProgressEvent)) 
 // and an answer over the receive limit to ErrResultTooLarge.
 func (c *GRPCClient) translate(err error) error {
 	if c.doneCtx.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrWorkerExited, err)
+		return fmt.Errorf("%w: %w", ErrWorkerExited, err)
 	}
 	switch status.Code(err) {
 	case codes.Unavailable:
-		return fmt.Errorf("%w: %v", ErrWorkerExited, err)
+		return fmt.Errorf("%w: %w", ErrWorkerExited, err)
 	case codes.ResourceExhausted:
-		return fmt.Errorf("%w: %v", ErrResultTooLarge, err)
+		return fmt.Errorf("%w: %w", ErrResultTooLarge, err)
 	}
 	return err
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/taskhost/taskhost/shared"
 )
 
 // Node is one host sharing a store, as its heartbeats record it.
@@ -28,4 +30,20 @@ type NodeStore interface {
 	Nodes(ctx context.Context, since time.Time) ([]Node, error)
 	// RemoveNode forgets node id (it stopped); no error if it is unknown.
 	RemoveNode(ctx context.Context, id string) error
+}
+
+// Progress is the last progress a running task reported, under its claim.
+type Progress struct {
+	Lease
+	Progress shared.Progress
+}
+
+// ProgressStore is a store that several nodes share, which keeps the
+// progress of running tasks so that every node shows it (Get, watches)
+// wherever the task runs.
+type ProgressStore interface {
+	// SaveProgress records each task's progress if it is still
+	// processing under that claim (fenced as Store.Update is) and returns
+	// the ids of those that are not, whose progress it dropped.
+	SaveProgress(ctx context.Context, progress []Progress) (lost []string, err error)
 }

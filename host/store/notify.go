@@ -18,12 +18,13 @@ type WorkNotifier interface {
 // a watch of such a task on another node than the one that ran it still
 // gets its end.
 type FinalNotifier interface {
-	// NotifyFinal sends the final states (task JSON, each at most
-	// MaxFinalSize bytes) to every node listening.
+	// NotifyFinal sends the final states (compact task JSON, each at
+	// most MaxFinalSize bytes) to every other node listening.
 	NotifyFinal(ctx context.Context, tasks ...[]byte) error
-	// ListenFinal calls fn with each final state any node sends, until
-	// ctx ends, carrying on through lost connections (what is sent
-	// meanwhile is lost).
+	// ListenFinal calls fn with each final state another node (another
+	// store on the same shared store) sends, until ctx ends, carrying on
+	// through lost connections (what is sent meanwhile is lost). The
+	// states this store sends are not passed back.
 	ListenFinal(ctx context.Context, fn func(task []byte))
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -64,7 +65,32 @@ type spanPayload struct {
 
 type none struct{}
 
+// Variables by which a test makes the worker misbehave on the transport:
+// plainEnv serves without TLS whatever the host asks; foreignCertEnv and
+// foreignKeyEnv replace the certificate and key the host issued.
+const (
+	plainEnv       = "TESTWORKER_PLAIN"
+	foreignCertEnv = "TESTWORKER_FOREIGN_CERT"
+	foreignKeyEnv  = "TESTWORKER_FOREIGN_KEY"
+)
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "printenv" {
+		// A child of the worker (see childenv): what it inherited.
+		for _, kv := range os.Environ() {
+			fmt.Println(kv)
+		}
+		return
+	}
+	if os.Getenv(plainEnv) != "" {
+		for _, k := range []string{"PLUGIN_CLIENT_CERT", "TASKHOST_PLUGIN_CERT", "TASKHOST_PLUGIN_KEY"} {
+			os.Unsetenv(k)
+		}
+	}
+	if cert, ok := os.LookupEnv(foreignCertEnv); ok {
+		os.Setenv("TASKHOST_PLUGIN_CERT", cert)
+		os.Setenv("TASKHOST_PLUGIN_KEY", os.Getenv(foreignKeyEnv))
+	}
 	var counter atomic.Int64
 	// go-plugin forwards os.Stderr over gRPC once serving; the process's
 	// own stderr is where a host looks for why a worker died.
@@ -184,6 +210,23 @@ func main() {
 		}),
 		"env": sdk.Func(func(context.Context, sdk.Task, none) ([]string, error) {
 			return os.Environ(), nil
+		}),
+		"print": sdk.Func(func(_ context.Context, _ sdk.Task, p struct{ Line string }) (none, error) {
+			// To the os.Stdout go-plugin swapped in: its gRPC stdio
+			// stream carries the line to the host.
+			_, err := fmt.Println(p.Line)
+			return none{}, err
+		}),
+		"childenv": sdk.Func(func(ctx context.Context, _ sdk.Task, _ none) ([]string, error) {
+			self, err := os.Executable()
+			if err != nil {
+				return nil, err
+			}
+			out, err := exec.CommandContext(ctx, self, "printenv").Output()
+			if err != nil {
+				return nil, err
+			}
+			return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"), nil
 		}),
 		"alloc": sdk.Func(func(ctx context.Context, _ sdk.Task, p struct{ MB, HoldMS int }) (int, error) {
 			// Touch every page so that it counts as resident.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -29,18 +30,35 @@ type rawWorker struct {
 	rpc    *shared.GRPCClient
 }
 
+// security is how a raw worker's channel is secured: plain gRPC (the zero
+// value), go-plugin's AutoMTLS (a P-521 key and certificate made on each
+// side at every start: the pool's default before issue 12), or the pool's
+// mutual TLS, with host as the host's identity.
+type security struct {
+	autoMTLS bool
+	host     *shared.Identity
+}
+
 // spawnRaw starts the plugin, completes the handshake and dispenses the
-// worker. The process attributes are the pool's; mtls turns on
-// go-plugin's AutoMTLS, as the pool does by default.
-func spawnRaw(path string, mtls bool) (*rawWorker, error) {
+// worker. The process attributes are the pool's.
+func spawnRaw(path string, sec security) (*rawWorker, error) {
 	cmd := exec.Command(path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var tlsConfig *tls.Config
+	if sec.host != nil {
+		ch, err := sec.host.NewPluginTLS()
+		if err != nil {
+			return nil, fmt.Errorf("raw worker: %w", err)
+		}
+		cmd.Env, tlsConfig = ch.Env, ch.Config
+	}
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake(),
 		VersionedPlugins: shared.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         mtls,
+		AutoMTLS:         sec.autoMTLS,
+		TLSConfig:        tlsConfig,
 		Logger:           hclog.NewNullLogger(),
 	})
 	rc, err := c.Client()
@@ -76,7 +94,7 @@ const echoPayload = `{"n":1}`
 // rawEcho runs callers goroutines for d, caller i calling echo on process
 // i % procs in a loop, one call every `every` (back to back when 0), and
 // returns calls per second and every round trip.
-func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d, every time.Duration) (float64, measure.Latencies, error) {
+func rawEcho(ctx context.Context, path string, sec security, procs, callers int, d, every time.Duration) (float64, measure.Latencies, error) {
 	ws := make([]*rawWorker, 0, procs)
 	defer func() {
 		var wg sync.WaitGroup
@@ -86,7 +104,7 @@ func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d,
 		wg.Wait()
 	}()
 	for range procs {
-		w, err := spawnRaw(path, mtls)
+		w, err := spawnRaw(path, sec)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -106,14 +124,14 @@ func rawEcho(ctx context.Context, path string, mtls bool, procs, callers int, d,
 // rawColdStart spawns n workers one after the other and returns, for
 // each, the time from plugin.NewClient to the first successful call of
 // initialise. Each is killed (untimed) before the next starts.
-func rawColdStart(ctx context.Context, path string, mtls bool, n int) (measure.Latencies, error) {
+func rawColdStart(ctx context.Context, path string, sec security, n int) (measure.Latencies, error) {
 	out := make(measure.Latencies, 0, n)
 	for range n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()
-		w, err := spawnRaw(path, mtls)
+		w, err := spawnRaw(path, sec)
 		if err != nil {
 			return nil, err
 		}

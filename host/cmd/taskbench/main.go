@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/taskhost/taskhost/host/internal/testplugin"
+	"github.com/taskhost/taskhost/shared"
 )
 
 // config is what the flags choose: which scenarios and how big.
@@ -195,10 +196,16 @@ type bench struct {
 	root   string // temp directory, removed at the end
 	plugin string
 	res    *results
+	// host is the identity of the raw baselines' host, made once as a
+	// pool's is.
+	host *shared.Identity
 
 	logMu sync.Mutex
 	log   io.Writer
 }
+
+// mtls is the pool's default channel security, for the raw baselines.
+func (b *bench) mtls() security { return security{host: b.host} }
 
 func (b *bench) logf(format string, args ...any) {
 	b.logMu.Lock()
@@ -249,6 +256,10 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 	}
 	b := &bench{cfg: cfg, root: root, log: log,
 		res: newResults(figureSpecs(cfg.bulkTasks, cfg.scaleTasks, cfg.scalePending))}
+	if b.host, err = shared.NewIdentity(); err != nil {
+		os.RemoveAll(root)
+		return nil, err
+	}
 	b.plugin = cfg.plugin
 	if b.plugin == "" {
 		t0 := time.Now()
@@ -415,27 +426,26 @@ func (b *bench) report(w io.Writer) error {
 
 func (b *bench) rawEchoBaseline(ctx context.Context) error {
 	for range b.cfg.runs {
-		rate, lat, err := rawEcho(ctx, b.plugin, false, workers, workers, b.cfg.echoDur, 0)
+		rate, lat, err := rawEcho(ctx, b.plugin, security{}, workers, workers, b.cfg.echoDur, 0)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.echo8.rate", rate)
 		b.res.add("raw.echo8.p50", lat.PUs(50))
-		_, lat1, err := rawEcho(ctx, b.plugin, false, 1, 1, b.cfg.echoDur/2, 0)
+		_, lat1, err := rawEcho(ctx, b.plugin, security{}, 1, 1, b.cfg.echoDur/2, 0)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.echo1.p50", lat1.PUs(50))
 		// The paced scenario's calls find their worker idle: a round trip
 		// that starts with both processes asleep, as the pool runs it.
-		_, latIdle, err := rawEcho(ctx, b.plugin, true, 1, 1, b.cfg.echoDur, time.Second/time.Duration(b.cfg.pacedRate))
+		_, latIdle, err := rawEcho(ctx, b.plugin, b.mtls(), 1, 1, b.cfg.echoDur, time.Second/time.Duration(b.cfg.pacedRate))
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.echo1idle.p50", latIdle.PUs(50))
-		// The pool turns go-plugin's AutoMTLS on by default: what that
-		// alone costs.
-		rate, _, err = rawEcho(ctx, b.plugin, true, workers, workers, b.cfg.echoDur/2, 0)
+		// The pool turns mutual TLS on by default: what that alone costs.
+		rate, _, err = rawEcho(ctx, b.plugin, b.mtls(), workers, workers, b.cfg.echoDur/2, 0)
 		if err != nil {
 			return err
 		}
@@ -469,13 +479,18 @@ func (b *bench) rawBadgerBaseline(ctx context.Context) error {
 
 func (b *bench) rawSpawnBaseline(ctx context.Context) error {
 	for range b.cfg.runs {
-		lat, err := rawColdStart(ctx, b.plugin, false, b.cfg.spawns)
+		lat, err := rawColdStart(ctx, b.plugin, security{}, b.cfg.spawns)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.spawn.p50", lat.PMs(50))
 		b.res.add("raw.spawn.p99", lat.PMs(99))
-		lat, err = rawColdStart(ctx, b.plugin, true, b.cfg.spawns)
+		lat, err = rawColdStart(ctx, b.plugin, b.mtls(), b.cfg.spawns)
+		if err != nil {
+			return err
+		}
+		b.res.add("raw.spawntls.p50", lat.PMs(50))
+		lat, err = rawColdStart(ctx, b.plugin, security{autoMTLS: true}, b.cfg.spawns)
 		if err != nil {
 			return err
 		}

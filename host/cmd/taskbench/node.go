@@ -24,8 +24,8 @@ const (
 // nodeStart runs the Node scenario cfg.runs times: node's own bare start
 // (node -e 0, spawn to exit), then the SDK's test plugin through the
 // pool as coldStartOnce measures the Go plugin: a cold start (spawn +
-// handshake + initialise + a call, minus a warm call) with go-plugin's
-// AutoMTLS and without, and a warm echo round trip. The build of the
+// handshake + initialise + a call, minus a warm call) with the pool's
+// mutual TLS and without, and a warm echo round trip. The build of the
 // SDK (npm ci, tsc) is not timed.
 func (b *bench) nodeStart(ctx context.Context) error {
 	t0 := time.Now()

@@ -300,6 +300,35 @@ func TestE2EClusterWaitThroughAnotherNode(t *testing.T) {
 	require.NoError(t, through.client.Cancel(t.Context(), long))
 }
 
+// The progress of a task running on one node shows through the other:
+// in its event stream as it moves, and in a get.
+func TestE2EClusterProgressThroughAnotherNode(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2, "3s", "")
+	id, err := nodes[0].client.Create(t.Context(), "progress", json.RawMessage(`{"steps":20,"delayMs":150}`), host.CreateOptions{RetainFor: host.RetainForever})
+	require.NoError(t, err)
+	var running string
+	require.Eventually(t, func() bool { running, _ = busyWorker(t, nodes, "progress"); return running != "" }, 15*time.Second, 20*time.Millisecond)
+	other := nodes[slices.IndexFunc(nodes, func(n *clusterNode) bool { return n.id != running })]
+
+	seen := map[float64]bool{}
+	var last shared.Task
+	require.NoError(t, other.client.Events(t.Context(), id, func(task shared.Task) {
+		if task.Progress != nil {
+			seen[task.Progress.Percent] = true
+		}
+		last = task
+	}))
+	require.Equal(t, shared.StatusSuccess, last.Status, "the stream ends with the outcome")
+	moving := 0
+	for p := range seen {
+		if p > 0 && p < 100 {
+			moving++
+		}
+	}
+	require.GreaterOrEqual(t, moving, 3, "the progress moves in the other node's stream: %v", seen)
+}
+
 // countStatus counts the tasks of typ in status, through n.
 func countStatus(t *testing.T, n *clusterNode, typ string, status shared.Status) int {
 	t.Helper()

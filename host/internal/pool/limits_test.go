@@ -86,12 +86,9 @@ func TestPluginsGetACleanEnvironment(t *testing.T) {
 		ok := k == "REGION" || k == "GOMEMLIMIT" || k == "GOMAXPROCS" || strings.HasPrefix(k, "PLUGIN_") || k == "TASKHOST_PLUGIN"
 		require.True(t, ok, "unexpected variable %s in the plugin's environment", k)
 	}
-	require.Contains(t, env, "PLUGIN_CLIENT_CERT", "go-plugin's automatic mTLS is on by default")
 
-	cfg.DisableMTLS = true
 	cfg.Env = map[string]string{"GOMAXPROCS": "2", "GOMEMLIMIT": "100MiB"}
 	env = pluginEnv(t, cfg)
-	require.NotContains(t, env, "PLUGIN_CLIENT_CERT")
 	require.Equal(t, "2", env["GOMAXPROCS"], "the handler's env wins")
 	require.Equal(t, "100MiB", env["GOMEMLIMIT"], "the handler's env wins")
 }

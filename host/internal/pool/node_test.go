@@ -6,16 +6,12 @@ package pool
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -45,16 +41,19 @@ func nodeSetup(t *testing.T) (Config, testplugin.Node) {
 	return cfg, node
 }
 
-// copyScript copies the Node test plugin into the SDK's test fixtures
-// under a name of the test's own, where it still resolves @taskhost/sdk.
+// copyScript copies the Node test plugin into a directory of the test's
+// own, where @taskhost/sdk resolves to this checkout's (a link, as npm
+// makes for a file: dependency).
 func copyScript(t *testing.T, node testplugin.Node) string {
 	t.Helper()
 	b, err := os.ReadFile(node.TestWorker)
 	require.NoError(t, err)
-	path := filepath.Join(filepath.Dir(node.TestWorker), "copy-"+strings.ReplaceAll(t.Name(), "/", "-")+".mjs")
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "node_modules", "@taskhost"), 0o755))
+	require.NoError(t, os.Symlink(node.SDK, filepath.Join(dir, "node_modules", "@taskhost", "sdk")))
+	path := filepath.Join(dir, "testworker.mjs")
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 	require.NoError(t, os.Chmod(path, 0o644))
-	t.Cleanup(func() { os.Remove(path) })
 	return path
 }
 
@@ -117,11 +116,11 @@ func TestCommandPluginChecksumPinsTheScript(t *testing.T) {
 	requireTaskError(t, err, shared.ErrorNameWorkerStart, script, "sha256 checksum no longer matches")
 }
 
-// With go-plugin's AutoMTLS (the pool's default) a Node worker serves TLS
-// with a certificate of its own, and answers only the host's client
-// certificate: not a plaintext client, nor a TLS client with another
-// certificate.
-func TestNodePluginServesAutoMTLSToTheHostOnly(t *testing.T) {
+// With the pool's mutual TLS (the default) a Node worker serves TLS 1.3
+// with the certificate the host issued it, and answers only the host's
+// client certificate: not a plaintext client, nor a TLS client with
+// another certificate.
+func TestNodePluginServesMutualTLSToTheHostOnly(t *testing.T) {
 	t.Parallel()
 	cfg, _ := nodeSetup(t)
 	p := newPool(t, NewSystem(1), cfg)
@@ -133,7 +132,7 @@ func TestNodePluginServesAutoMTLSToTheHostOnly(t *testing.T) {
 	addr := w.client.ReattachConfig().Addr
 	require.Equal(t, "unix", addr.Network())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	methods := func(creds credentials.TransportCredentials) error {
 		conn, err := grpc.NewClient("unix:"+addr.String(), grpc.WithTransportCredentials(creds))
@@ -144,41 +143,28 @@ func TestNodePluginServesAutoMTLSToTheHostOnly(t *testing.T) {
 	}
 	require.Error(t, methods(insecure.NewCredentials()), "a plaintext client")
 
-	stranger, _ := selfSigned(t, x509.ExtKeyUsageClientAuth)
+	stranger, err := shared.NewIdentity()
+	require.NoError(t, err)
 	var state tls.ConnectionState
-	stranger.InsecureSkipVerify = true
-	stranger.VerifyConnection = func(cs tls.ConnectionState) error { state = cs; return nil }
-	require.Error(t, methods(credentials.NewTLS(stranger)), "a TLS client whose certificate is not the host's")
+	cfgTLS := &tls.Config{
+		Certificates: []tls.Certificate{stranger.Certificate}, InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error { state = cs; return nil },
+	}
+	require.Error(t, methods(credentials.NewTLS(cfgTLS)), "a TLS client whose certificate is not the host's")
 	require.NotEmpty(t, state.PeerCertificates, "the TLS handshake itself went through")
-	require.Equal(t, x509.Ed25519, state.PeerCertificates[0].PublicKeyAlgorithm)
-	require.Equal(t, []string{"localhost"}, state.PeerCertificates[0].DNSNames)
+	require.Equal(t, uint16(tls.VersionTLS13), state.Version)
+	require.Equal(t, x509.ECDSA, state.PeerCertificates[0].PublicKeyAlgorithm, "the certificate the host issued")
 	require.Equal(t, "h2", state.NegotiatedProtocol)
 
 	// The pool's own client still works.
 	callPID(t, p, `{}`)
 }
 
-// The host-issued scheme: the host hands the plugin a certificate and an
-// Ed25519 key of its making (TASKHOST_PLUGIN_CERT, TASKHOST_PLUGIN_KEY)
-// and its own certificate (PLUGIN_CLIENT_CERT); the plugin serves TLS 1.3
-// with them, to the host's certificate only, and prints the handshake's
-// usual five fields.
-func TestNodePluginServesTheHostIssuedScheme(t *testing.T) {
+// The host-issued scheme is TLS 1.3 only; its variables are gone from the
+// plugin's environment once read; an incomplete set of them is refused.
+func TestNodePluginHostIssuedSchemeDetails(t *testing.T) {
 	t.Parallel()
 	node := testplugin.NeedNode(t)
-	hostTLS, hostPEM := selfSigned(t, x509.ExtKeyUsageClientAuth)
-	pluginTLS, pluginPEM := selfSigned(t, x509.ExtKeyUsageServerAuth)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(pluginTLS.Certificates[0].PrivateKey)
-	require.NoError(t, err)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	env := []string{
-		"TASKHOST_PLUGIN_CERT=" + pluginPEM,
-		"TASKHOST_PLUGIN_KEY=" + string(keyPEM),
-		"PLUGIN_CLIENT_CERT=" + hostPEM,
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(pluginTLS.Certificates[0].Leaf)
-
 	for _, tc := range []struct {
 		name    string
 		maxTLS  uint16
@@ -188,43 +174,95 @@ func TestNodePluginServesTheHostIssuedScheme(t *testing.T) {
 		{"TLS 1.2 is refused", tls.VersionTLS12, "handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			_, ch := issue(t)
+			ch.Config.MaxVersion = tc.maxTLS
 			cmd := exec.Command(node.Bin, node.TestWorker)
-			cmd.Env = env
-			client := plugin.NewClient(&plugin.ClientConfig{
-				HandshakeConfig:  shared.Handshake(),
-				VersionedPlugins: shared.VersionedPlugins(nil),
-				Cmd:              cmd,
-				AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-				SkipHostEnv:      true,
-				StartTimeout:     30 * time.Second,
-				TLSConfig: &tls.Config{
-					Certificates: hostTLS.Certificates,
-					RootCAs:      roots,
-					ServerName:   "localhost",
-					MaxVersion:   tc.maxTLS,
-				},
-			})
-			defer client.Kill()
-			rpc, err := client.Client()
-			require.NoError(t, err)
-			raw, err := rpc.Dispense(shared.PluginName)
-			require.NoError(t, err)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			out, err := raw.(shared.Worker).Invoke(ctx, shared.Call{ID: 1, Method: "env", Task: shared.CallTask{ID: "t", Type: "env", Attempt: 1}})
+			cmd.Env = ch.Env
+			out, err := invokeRaw(t, cmd, ch.Config, false, "env")
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			require.Nil(t, out.Error)
-			var got map[string]string
-			require.NoError(t, json.Unmarshal(out.Result, &got))
-			for _, k := range []string{"TASKHOST_PLUGIN_CERT", "TASKHOST_PLUGIN_KEY", "PLUGIN_CLIENT_CERT"} {
-				require.NotContains(t, got, k, "the SDK removes the key material from its environment")
-			}
+			requireNoCertVars(t, out)
 		})
 	}
+
+	_, ch := issue(t)
+	cmd, stdout, stderr := runNodePlugin(t, node, ch.Env[1:]...) // no host certificate
+	line, _ := stdout.ReadString('\n')
+	require.Empty(t, line, "no handshake")
+	err := cmd.Wait()
+	require.Equal(t, 1, cmd.ProcessState.ExitCode(), "%v", err)
+	require.Contains(t, stderr.String(), "plugin init error")
+	require.Contains(t, stderr.String(), "PLUGIN_CLIENT_CERT is not")
+}
+
+// A host from before the pool's own scheme uses go-plugin's AutoMTLS: the
+// Node SDK serves it too.
+func TestNodePluginServesGoPluginAutoMTLS(t *testing.T) {
+	t.Parallel()
+	node := testplugin.NeedNode(t)
+	out, err := invokeRaw(t, exec.Command(node.Bin, node.TestWorker), nil, true, "env")
+	require.NoError(t, err)
+	requireNoCertVars(t, out)
+}
+
+// invokeRaw starts cmd through go-plugin's client (with tlsConfig, or
+// AutoMTLS) and invokes method on it.
+func invokeRaw(t *testing.T, cmd *exec.Cmd, tlsConfig *tls.Config, autoMTLS bool, method string) (shared.Outcome, error) {
+	t.Helper()
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  shared.Handshake(),
+		VersionedPlugins: shared.VersionedPlugins(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		SkipHostEnv:      true,
+		StartTimeout:     30 * time.Second,
+		TLSConfig:        tlsConfig,
+		AutoMTLS:         autoMTLS,
+	})
+	defer client.Kill()
+	rpc, err := client.Client()
+	if err != nil {
+		return shared.Outcome{}, err
+	}
+	raw, err := rpc.Dispense(shared.PluginName)
+	if err != nil {
+		return shared.Outcome{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return raw.(shared.Worker).Invoke(ctx, shared.Call{ID: 1, Method: method, Task: shared.CallTask{ID: "t", Type: method, Attempt: 1}})
+}
+
+func requireNoCertVars(t *testing.T, out shared.Outcome) {
+	t.Helper()
+	require.Nil(t, out.Error)
+	var env map[string]string
+	require.NoError(t, json.Unmarshal(out.Result, &env))
+	for _, k := range transportVars {
+		require.NotContains(t, env, k, "the SDK removes the transport variables from its environment")
+	}
+}
+
+// runNodePlugin starts the Node test plugin as go-plugin's client would,
+// with env added.
+func runNodePlugin(t *testing.T, node testplugin.Node, env ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	hs := shared.Handshake()
+	cmd := exec.CommandContext(t.Context(), node.Bin, node.TestWorker)
+	cmd.Env = append([]string{hs.MagicCookieKey + "=" + hs.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1"}, env...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd, bufio.NewReader(stdout), &stderr
 }
 
 // The handshake line: five fields with the host-issued scheme and in
@@ -234,22 +272,10 @@ func TestNodePluginServesTheHostIssuedScheme(t *testing.T) {
 func TestNodePluginHandshakeLine(t *testing.T) {
 	t.Parallel()
 	node := testplugin.NeedNode(t)
-	hostTLS, hostPEM := selfSigned(t, x509.ExtKeyUsageClientAuth)
-	_ = hostTLS
-	pluginTLS, pluginPEM := selfSigned(t, x509.ExtKeyUsageServerAuth)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(pluginTLS.Certificates[0].PrivateKey)
-	require.NoError(t, err)
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	cookie := shared.Handshake().MagicCookieKey + "=" + shared.Handshake().MagicCookieValue
-
+	host, ch := issue(t)
 	line := func(env ...string) []string {
-		cmd := exec.Command(node.Bin, node.TestWorker)
-		cmd.Env = append(env, cookie, "PLUGIN_PROTOCOL_VERSIONS=1")
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(t, err)
-		require.NoError(t, cmd.Start())
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		l, err := bufio.NewReader(stdout).ReadString('\n')
+		_, stdout, _ := runNodePlugin(t, node, env...)
+		l, err := stdout.ReadString('\n')
 		require.NoError(t, err)
 		fields := strings.Split(strings.TrimSuffix(l, "\n"), "|")
 		require.GreaterOrEqual(t, len(fields), 5, l)
@@ -260,8 +286,8 @@ func TestNodePluginHandshakeLine(t *testing.T) {
 		return fields
 	}
 	require.Len(t, line(), 5, "plaintext")
-	require.Len(t, line("TASKHOST_PLUGIN_CERT="+pluginPEM, "TASKHOST_PLUGIN_KEY="+keyPEM, "PLUGIN_CLIENT_CERT="+hostPEM), 5, "host-issued scheme")
-	fields := line("PLUGIN_CLIENT_CERT=" + hostPEM)
+	require.Len(t, line(ch.Env...), 5, "host-issued scheme")
+	fields := line(shared.EnvHostCert + "=" + string(host.CertPEM))
 	require.Len(t, fields, 6, "AutoMTLS")
 	require.NotContains(t, fields[5], "=")
 	der, err := base64.RawStdEncoding.DecodeString(fields[5])
@@ -269,30 +295,8 @@ func TestNodePluginHandshakeLine(t *testing.T) {
 	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
 	require.Equal(t, []string{"localhost"}, cert.DNSNames)
+	require.Equal(t, x509.ECDSA, cert.PublicKeyAlgorithm)
 	require.Contains(t, cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	require.True(t, time.Now().After(cert.NotBefore) && time.Now().Before(cert.NotAfter))
 	require.NoError(t, cert.CheckSignatureFrom(cert), "self-signed")
-}
-
-// selfSigned makes an Ed25519 certificate for localhost, as a TLS config
-// holding it (with its Leaf) and as PEM.
-func selfSigned(t *testing.T, usage x509.ExtKeyUsage) (*tls.Config, string) {
-	t.Helper()
-	pub, key, err := ed25519.GenerateKey(rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}}},
-		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

@@ -89,11 +89,14 @@ type Config struct {
 	// Go plugins also get GOMEMLIMIT a little below it. 0 means none.
 	MemoryLimit int64
 	// Env is the plugin's whole environment (besides what go-plugin
-	// itself passes, and GOMAXPROCS and GOMEMLIMIT unless Env sets them;
-	// see Pool.env): the host's own variables never reach it.
+	// itself passes, the transport security's variables, and GOMAXPROCS
+	// and GOMEMLIMIT unless Env sets them; see Pool.env): the host's own
+	// variables never reach it. It may not set the transport security's
+	// variables.
 	Env map[string]string
-	// DisableMTLS turns off go-plugin's automatic mutual TLS on the
-	// host-plugin channel (on by default).
+	// DisableMTLS turns off the mutual TLS on the host-plugin channel (on
+	// by default): no certificate reaches the plugin, which then serves
+	// plain gRPC. See [shared.PluginTLS].
 	DisableMTLS bool
 	// MaxResultSize bounds a method's JSON result in bytes; 0 means
 	// DefaultMaxResultSize.
@@ -245,6 +248,9 @@ func (c Config) withDefaults() (Config, error) {
 	for k := range c.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return c, fmt.Errorf("%w: handler %q: env name %q: want a name without '=' or NUL", shared.ErrInvalidArgument, c.Type, k)
+		}
+		if k == shared.EnvHostCert || k == shared.EnvPluginCert || k == shared.EnvPluginKey {
+			return c, fmt.Errorf("%w: handler %q: env %s is the host's to set (transport security)", shared.ErrInvalidArgument, c.Type, k)
 		}
 	}
 	return c, nil

@@ -565,6 +565,7 @@ func TestRegistrationRefusesBadHandlers(t *testing.T) {
 		"bad checksum":       {func(c *Config) { c.SHA256 = "xyz" }, []string{"64 hex digits"}},
 		"bad max workers":    {func(c *Config) { c.MaxWorkerCount = -2 }, []string{"max worker count -2"}},
 		"bad config json":    {func(c *Config) { c.InitConfig = json.RawMessage(`{`) }, []string{"config is not valid JSON"}},
+		"transport env":      {func(c *Config) { c.Env = map[string]string{"TASKHOST_PLUGIN_KEY": "k"} }, []string{"env TASKHOST_PLUGIN_KEY is the host's to set"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -3,6 +3,8 @@ package pool
 import (
 	"runtime"
 	"sync"
+
+	"github.com/taskhost/taskhost/shared"
 )
 
 // System is the system-wide worker cap shared by every pool. A slot is
@@ -18,6 +20,10 @@ import (
 // calls a pool while holding its own lock.
 type System struct {
 	cap int
+	// identity is the host's side of the transport security every pool's
+	// workers share: one key and certificate, made at the first start
+	// that needs it.
+	identity func() (*shared.Identity, error)
 
 	mu    sync.Mutex
 	used  int
@@ -32,7 +38,10 @@ func NewSystem(n int) *System {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	return &System{cap: n, held: make(map[*Pool]int), pools: make(map[*Pool]struct{})}
+	return &System{
+		cap: n, held: make(map[*Pool]int), pools: make(map[*Pool]struct{}),
+		identity: sync.OnceValues(shared.NewIdentity),
+	}
 }
 
 // Cap is the number of workers the system allows.

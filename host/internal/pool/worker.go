@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	"github.com/taskhost/taskhost/shared"
 )
@@ -86,6 +88,15 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Dir = p.cfg.Dir
 	cmd.Env = p.env()
+	var tlsConfig *tls.Config
+	if !p.cfg.DisableMTLS {
+		ch, err := p.pluginTLS()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: transport security: %w", p.cfg.program(), err)
+		}
+		cmd.Env = append(cmd.Env, ch.Env...)
+		tlsConfig = ch.Config
+	}
 	// Own process group, so that stopping a worker stops whatever it
 	// started; and SIGKILL when the host dies, so no worker outlives it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -111,7 +122,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		SyncStderr:       stdioLogger(log, "stderr", tail),
 		StartTimeout:     p.cfg.StartTimeout,
 		SkipHostEnv:      true,
-		AutoMTLS:         !p.cfg.DisableMTLS,
+		TLSConfig:        tlsConfig,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			// A result a little over the limit is still read, so that the
 			// error can say by how much; gRPC refuses anything bigger.
@@ -139,17 +150,23 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		progress: shared.NewProgressRouter(),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	// The watch is the first RPC, so a channel that cannot be set up (a
+	// plugin that does not speak the host's TLS, or presents another
+	// certificate) ends it before it is in place.
+	watchEnded := make(chan error, 1)
 	go func() {
-		if err := w.progress.Watch(w.ctx, w.rpc); err != nil && w.ctx.Err() == nil {
+		err := w.progress.Watch(w.ctx, w.rpc)
+		if err != nil && w.ctx.Err() == nil {
 			w.log.Debug("progress watch ended", "error", err)
 		}
+		watchEnded <- err
 	}()
 	select {
 	case <-w.progress.Ready():
 	case <-w.rpc.Done():
-		w.kill()
-		w.wait()
-		return nil, fmt.Errorf("plugin %s exited during start: %s", p.cfg.program(), w.describeExit())
+		return nil, w.exitedDuringStart()
+	case err := <-watchEnded:
+		return nil, w.noChannel(err, tlsConfig != nil)
 	case <-ctx.Done():
 		w.kill()
 		w.wait()
@@ -167,6 +184,52 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		}
 	}
 	return w, nil
+}
+
+// pluginTLS issues the transport security of one new worker.
+func (p *Pool) pluginTLS() (shared.PluginTLS, error) {
+	host, err := p.sys.identity()
+	if err != nil {
+		return shared.PluginTLS{}, err
+	}
+	return host.NewPluginTLS()
+}
+
+func (w *worker) exitedDuringStart() error {
+	w.kill()
+	w.wait()
+	return fmt.Errorf("plugin %s exited during start: %s", w.pool.cfg.program(), w.describeExit())
+}
+
+// noChannel ends a worker whose first RPC failed before the channel was
+// up, and says why: its exit if it is exiting anyway (given a moment, as
+// its stdout may close before it is reaped), else the channel's error.
+func (w *worker) noChannel(err error, mtls bool) error {
+	path := w.pool.cfg.program()
+	select {
+	case <-w.rpc.Done():
+		return w.exitedDuringStart()
+	case <-time.After(time.Second):
+	}
+	w.kill()
+	w.wait()
+	if err == nil {
+		err = errors.New("it ended the progress stream at once")
+	}
+	// The gRPC status's own message, without "worker exited".
+	if se, ok := errors.AsType[interface {
+		error
+		GRPCStatus() *status.Status
+	}](err); ok {
+		err = errors.New(se.GRPCStatus().Message())
+	}
+	if !mtls {
+		return fmt.Errorf("plugin %s: no gRPC channel to it: %v%s", path, err, w.tail.suffix())
+	}
+	return fmt.Errorf("plugin %s: no mutual TLS channel to it (%v): a plugin must serve TLS 1.3 with the certificate "+
+		"and key the host passes in %s and %s, and accept only the client certificate in %s; a plugin built with "+
+		"an SDK older than that answers with a certificate of its own: rebuild it, or turn mTLS off for its handler%s",
+		path, err, shared.EnvPluginCert, shared.EnvPluginKey, shared.EnvHostCert, w.tail.suffix())
 }
 
 // probe checks a handler before its pool is made: the binary, its

@@ -64,15 +64,32 @@
 //
 // # Concurrency
 //
-// Claim is one statement: UPDATE … WHERE id IN (SELECT … ORDER BY due,
-// created, id LIMIT n FOR UPDATE SKIP LOCKED) RETURNING …, so claimers on
-// any node take disjoint tasks without waiting for each other. Update and
-// Delete are conditional (WHERE status = from …), and Update from
-// processing is fenced on attempts ([store.CheckUpdate]): a node whose
-// claim was superseded changes nothing. Sweep deletes in bounded batches
-// picked with SKIP LOCKED, so nodes sweeping at once neither block nor
-// fail on rows another node removed. Every write is durable when it
-// returns (PostgreSQL's commit), claims included.
+// Claim is one statement: UPDATE … FROM (the lapsed leases of the type,
+// then its due pending tasks, each picked with … ORDER BY … LIMIT n FOR
+// UPDATE SKIP LOCKED) RETURNING …, so claimers on any node take disjoint
+// tasks without waiting for each other. It commits without waiting for
+// the WAL flush: a claim need not be durable, and the outcome written
+// after it, which is, flushes it too. Claims and the next-due lookup run
+// with sorts and sequential scans as the planner's last resort, so that
+// stale statistics cannot turn them into a sort of the backlog (see
+// ordered.go). Update and Delete are conditional (WHERE status = from
+// …), and Update from processing is fenced on attempts
+// ([store.CheckUpdate]): a node whose claim was superseded changes
+// nothing. Those single-task writes go through a writer that commits the
+// writes waiting together in one transaction, one round trip (batch.go):
+// outcomes of tasks that finish at once share a commit. Sweep deletes in
+// bounded batches picked with SKIP LOCKED, so nodes sweeping at once
+// neither block nor fail on rows another node removed. Every write but a
+// claim is durable when it returns.
+//
+// # Notifications
+//
+// A create notifies the type of its tasks on <schema>_work, from its
+// transaction; every node listens (ListenWork) and looks for work at
+// once. The final states of tasks removed as they finish go out on
+// <schema>_final, packed into as few notifications as fit (a notification
+// costs the server and each listener far more than its bytes), each
+// headed by the sending store's random origin so that it skips its own.
 //
 // The store knows nothing about processes, plugins or HTTP.
 //

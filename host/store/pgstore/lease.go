@@ -2,8 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,7 +11,10 @@ import (
 	"github.com/taskhost/taskhost/host/store"
 )
 
-var _ store.NodeStore = (*Store)(nil)
+var (
+	_ store.NodeStore     = (*Store)(nil)
+	_ store.ProgressStore = (*Store)(nil)
+)
 
 // Renew runs renew_leases.sql: one statement for every lease.
 func (s *Store) Renew(ctx context.Context, owner string, until time.Time, leases []store.Lease) ([]string, error) {
@@ -31,13 +34,48 @@ func (s *Store) Renew(ctx context.Context, owner string, until time.Time, leases
 	if err != nil {
 		return nil, fmt.Errorf("renew leases: %w", err)
 	}
-	var lost []string
+	return missing(ids, renewed), nil
+}
+
+// SaveProgress runs save_progress.sql: one statement for every task.
+func (s *Store) SaveProgress(ctx context.Context, progress []store.Progress) ([]string, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, fmt.Errorf("save progress: %w", err)
+	}
+	if len(progress) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(progress))
+	attempts := make([]int32, len(progress))
+	values := make([][]byte, len(progress))
+	for i, p := range progress {
+		b, err := json.Marshal(p.Progress)
+		if err != nil {
+			return nil, fmt.Errorf("save progress of task %s: %w", p.ID, err)
+		}
+		ids[i], attempts[i], values[i] = p.ID, int32(p.Attempt), b
+	}
+	rows, _ := s.pool.Query(ctx, s.sql.saveProgress, ids, attempts, values)
+	saved, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("save progress: %w", err)
+	}
+	return missing(ids, saved), nil
+}
+
+// missing lists the ids not in got, in the order of ids.
+func missing(ids, got []string) []string {
+	seen := make(map[string]bool, len(got))
+	for _, id := range got {
+		seen[id] = true
+	}
+	var out []string
 	for _, id := range ids {
-		if !slices.Contains(renewed, id) {
-			lost = append(lost, id)
+		if !seen[id] {
+			out = append(out, id)
 		}
 	}
-	return lost, nil
+	return out
 }
 
 // DeleteClaimed runs delete_claimed.sql; when it removes nothing,
@@ -47,11 +85,11 @@ func (s *Store) DeleteClaimed(ctx context.Context, l store.Lease) error {
 		return fmt.Errorf("delete task: %w", err)
 	}
 	start := time.Now()
-	tag, err := s.pool.Exec(ctx, s.sql.deleteClaimed, l.ID, l.Attempt)
+	n, err := s.writes.exec(ctx, l.ID, s.sql.deleteClaimed, l.ID, l.Attempt)
 	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.wrote(ctx, start)
 		return nil
 	}

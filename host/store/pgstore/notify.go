@@ -1,9 +1,11 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,28 +35,56 @@ func (s *Store) ListenWork(ctx context.Context, wake func(typ string)) {
 	s.listenLoop(ctx, s.channel, "the tasks other nodes create (polls find them meanwhile)", wake)
 }
 
-// NotifyFinal sends the final states on the final channel, in one round
-// trip.
+// NotifyFinal sends the final states on the final channel, packed into
+// as few notifications as fit: each is the sending store's origin, then
+// the states, a line each (compact JSON holds no newline). Notifications
+// are what costs, for the server and for every listener, not bytes.
 func (s *Store) NotifyFinal(ctx context.Context, tasks ...[]byte) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
 	batch := &pgx.Batch{}
-	for _, t := range tasks {
-		if len(t) > store.MaxFinalSize {
-			return fmt.Errorf("notify final state: %d bytes: the limit is %d", len(t), store.MaxFinalSize)
+	var msg []byte
+	send := func() {
+		if len(msg) > len(s.origin) {
+			batch.Queue("SELECT pg_notify($1, $2)", s.finalChannel, string(msg))
 		}
-		batch.Queue("SELECT pg_notify($1, $2)", s.finalChannel, string(t))
+		msg = append(msg[:0:0], s.origin...)
 	}
+	send()
+	for _, t := range tasks {
+		switch {
+		case len(t) > store.MaxFinalSize:
+			return fmt.Errorf("notify final state: %d bytes: the limit is %d", len(t), store.MaxFinalSize)
+		case bytes.IndexByte(t, '\n') >= 0:
+			return fmt.Errorf("notify final state: a state holds a newline: want compact JSON")
+		case len(msg)+1+len(t) > maxNotifySize:
+			send()
+		}
+		msg = append(append(msg, '\n'), t...)
+	}
+	send()
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return fmt.Errorf("notify final state: %w", err)
 	}
 	return nil
 }
 
-// ListenFinal listens on the final channel on a connection of its own.
+// maxNotifySize is PostgreSQL's limit on a NOTIFY payload, less one.
+const maxNotifySize = 7999
+
+// ListenFinal listens on the final channel on a connection of its own,
+// and passes on the states other stores send.
 func (s *Store) ListenFinal(ctx context.Context, fn func(task []byte)) {
-	s.listenLoop(ctx, s.finalChannel, "the final states of tasks other nodes finish", func(p string) { fn([]byte(p)) })
+	s.listenLoop(ctx, s.finalChannel, "the final states of tasks other nodes finish", func(p string) {
+		origin, states, _ := strings.Cut(p, "\n")
+		if origin == s.origin {
+			return
+		}
+		for state := range strings.SplitSeq(states, "\n") {
+			fn([]byte(state))
+		}
+	})
 }
 
 // listenLoop listens on channel until ctx ends, listening again a second

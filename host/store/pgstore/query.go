@@ -156,7 +156,8 @@ func (c *cursor) values(f store.SortField) []any {
 }
 
 // Query reads one page with the statement of its sort, filter and
-// direction: a range of the index that serves them (see querySQL).
+// direction: a range of the index that serves them (see querySQL), on
+// the ordered pool, whose planner settings keep the planner on it.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	q, limit, err := q.Check()
 	if err != nil {
@@ -175,7 +176,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		return store.Page{}, nil // no such type can be stored
 	}
 	sql, args := s.sql.querySQL(q, c, limit)
-	rows, _ := s.pool.Query(ctx, sql, args...)
+	rows, _ := s.ordered.Query(ctx, sql, args...)
 	recs, err := pgx.CollectRows(rows, scanRecord)
 	if err != nil {
 		return store.Page{}, fmt.Errorf("query tasks: %w", err)

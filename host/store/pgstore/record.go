@@ -52,18 +52,25 @@ func marshalOpt[T any](v *T) ([]byte, error) {
 
 // scanRecord reads a row of sql/columns.sql. Times come back in UTC.
 func scanRecord(row pgx.CollectableRow) (*store.Record, error) {
+	return scanRecordWith(row)
+}
+
+// scanRecordWith is scanRecord of a row that has more columns after the
+// record's, scanned into extra.
+func scanRecordWith(row pgx.CollectableRow, extra ...any) (*store.Record, error) {
 	var (
 		r                                         store.Record
 		status                                    string
 		payload, result, errJSON, ctxJSON, progJS []byte
 		leaseUntil                                *time.Time
 	)
-	err := row.Scan(
+	dest := append([]any{
 		&r.ID, &r.Type, &r.ThreadID, &status, &r.DateCreated, &r.DateModified,
 		&r.DateCompleted, &r.DateCancelled, &r.DateRetainUntil, &r.DateNextProcess,
 		&r.RetainFor, &r.RetryInterval, &r.RetriesRemaining,
 		&payload, &result, &errJSON, &ctxJSON, &progJS,
-		&r.Attempts, &r.LeaseOwner, &leaseUntil)
+		&r.Attempts, &r.LeaseOwner, &leaseUntil}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
 	}

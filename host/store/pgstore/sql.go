@@ -14,7 +14,7 @@ type statements struct {
 	insertTask, getTask, taskState, claimTasks, nextDue, updateTask, deleteTask,
 	processing, sweep, counts string
 
-	reclaimTasks, renewLeases, deleteClaimed, heartbeat, forgetNodes, listNodes, removeNode string
+	renewLeases, saveProgress, deleteClaimed, heartbeat, forgetNodes, listNodes, removeNode string
 
 	insertSchedule, lockSchedule, updateSchedule, deleteTriggers, insertTriggers,
 	loadSchedule, claimTrigger, triggerState, deleteSchedule string
@@ -42,7 +42,7 @@ func loadStatements() (*statements, error) {
 		"delete_task": &st.deleteTask, "processing": &st.processing, "sweep": &st.sweep,
 		"counts": &st.counts,
 
-		"reclaim_tasks": &st.reclaimTasks, "renew_leases": &st.renewLeases, "delete_claimed": &st.deleteClaimed,
+		"renew_leases": &st.renewLeases, "save_progress": &st.saveProgress, "delete_claimed": &st.deleteClaimed,
 		"heartbeat": &st.heartbeat, "forget_nodes": &st.forgetNodes, "list_nodes": &st.listNodes,
 		"remove_node": &st.removeNode,
 

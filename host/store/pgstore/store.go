@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"regexp"
@@ -26,6 +27,11 @@ type Options struct {
 	Schema string
 	// Logger receives the store's warnings. nil discards them.
 	Logger hclog.Logger
+	// WorkNotifyInterval is how often at most a create notifies the
+	// nodes of its tasks' type (ListenWork): 0 means
+	// DefaultWorkNotifyInterval. Creates within the interval are
+	// announced together at its end.
+	WorkNotifyInterval time.Duration
 	// OnCommit, if set, is called after each write that changed
 	// something (claims excepted, as in badgerstore), with the time from
 	// the call until the commit returned. It must be quick and never
@@ -49,7 +55,12 @@ const maxClaim = 1000
 
 // Store is the PostgreSQL backend of [store.Store].
 type Store struct {
-	pool     *pgxpool.Pool
+	pool *pgxpool.Pool
+	// ordered runs the claims and the reads of an index in order, in
+	// planner settings of their own (ordered.go). Claims are the only
+	// writes it runs: its commits do not wait for the WAL flush.
+	ordered  *pgxpool.Pool
+	writes   *writer // Update, Delete and DeleteClaimed, in batches
 	sql      *statements
 	log      hclog.Logger
 	onCommit func(time.Duration)
@@ -57,6 +68,11 @@ type Store struct {
 	// channel and finalChannel are the NOTIFY channels of creates and of
 	// final states (channelName).
 	channel, finalChannel string
+	// notices debounces the work notifications of creates (debounce.go).
+	notices *debouncer
+	// origin tells the final states this store sends from those of others
+	// (NotifyFinal): random, made at Open.
+	origin string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -97,22 +113,28 @@ func poolConfig(url, schema string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
-// connect opens a pool on url for schema and checks that the server
-// answers. Its errors never contain the password.
-func connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
+// connect opens the pools on url for schema, the store's and that of
+// ordered reads (ordered.go), and checks that the server answers. Its
+// errors never contain the password.
+func connect(ctx context.Context, url, schema string) (pool, ordered *pgxpool.Pool, err error) {
 	cfg, err := poolConfig(url, schema)
 	if err != nil {
-		return nil, RedactError(err, url)
+		return nil, nil, RedactError(err, url)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, RedactError(err, url)
+		return nil, nil, RedactError(err, url)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, RedactError(err, url)
+		return nil, nil, RedactError(err, url)
 	}
-	return pool, nil
+	ordered, err = pgxpool.NewWithConfig(ctx, orderedConfig(cfg))
+	if err != nil {
+		pool.Close()
+		return nil, nil, RedactError(err, url)
+	}
+	return pool, ordered, nil
 }
 
 // where is " <url>" (redacted) for an error about url, or nothing when
@@ -133,7 +155,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	pool, err := connect(ctx, url, schema)
+	pool, ordered, err := connect(ctx, url, schema)
 	if err != nil {
 		return nil, fmt.Errorf("open store%s: %w", where(url, err), err)
 	}
@@ -141,26 +163,35 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{pool: pool, sql: mustStatements(), log: log, onCommit: opts.OnCommit,
-		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final")}
+	s := &Store{pool: pool, ordered: ordered, writes: newWriter(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
+		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final"), origin: rand.Text()}
+	interval := opts.WorkNotifyInterval
+	if interval <= 0 {
+		interval = DefaultWorkNotifyInterval
+	}
+	s.notices = newDebouncer(interval, s.notifyWork)
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		_, err = migrate(ctx, conn.Conn(), s.sql, schema, log)
 		conn.Release()
 	}
 	if err != nil {
+		s.writes.close()
+		ordered.Close()
 		pool.Close()
 		return nil, fmt.Errorf("open store %s, schema %s: %w", RedactURL(url), schema, RedactError(err, url))
 	}
 	return s, nil
 }
 
-// Close closes the pool, waiting for calls in flight. Later calls fail
+// Close closes the pools, waiting for calls in flight. Later calls fail
 // with shared.ErrClosed. Closing twice is harmless.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.writes.close()
+	s.ordered.Close()
 	s.pool.Close()
 	return nil
 }
@@ -208,12 +239,18 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 		batch.Queue(s.sql.insertTask, args...)
 		types[r.Type] = true
 	}
-	// Sent at commit, to every node listening (ListenWork): one per type.
-	for typ := range types {
-		batch.Queue("SELECT pg_notify($1, $2)", s.channel, typ)
-	}
 	if err := s.enter(ctx); err != nil {
 		return fmt.Errorf("create tasks: %w", err)
+	}
+	// Sent at commit, to every node listening (ListenWork): one per type,
+	// unless debounced (debounce.go).
+	notify := 0
+	for typ := range types {
+		if s.notices.lead(typ) {
+			batch.Queue("SELECT pg_notify($1, $2)", s.channel, typ)
+			notify++
+			delete(types, typ)
+		}
 	}
 	start := time.Now()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -227,7 +264,7 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 				return err
 			}
 		}
-		for range types {
+		for range notify {
 			if _, err := results.Exec(); err != nil {
 				return fmt.Errorf("notify: %w", err)
 			}
@@ -237,8 +274,24 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 	if err != nil {
 		return fmt.Errorf("create tasks: %w", err)
 	}
+	for typ := range types { // those not notified
+		s.notices.trail(typ)
+	}
 	s.wrote(ctx, start)
 	return nil
+}
+
+// notifyWork sends a work notification of typ on its own, for the
+// debouncer; a failure only delays the start until the nodes poll.
+func (s *Store) notifyWork(typ string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.enter(ctx); err != nil {
+		return
+	}
+	if _, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", s.channel, typ); err != nil && !s.closed.Load() {
+		s.log.Warn("notifying the nodes of new tasks failed: they find them at their next poll", "task_type", typ, "error", err)
+	}
 }
 
 // Get reads the task id.
@@ -260,8 +313,11 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Record, error) {
 	return r, nil
 }
 
-// Claim runs claim_tasks.sql: one UPDATE of the rows a
-// SELECT … FOR UPDATE SKIP LOCKED picked.
+// Claim runs claim_tasks.sql, which reclaims lapsed leases and claims
+// due tasks in one statement, with synchronous_commit off: a claim need
+// not be durable (store.Store.Claim), and the outcome written later is,
+// which flushes the claim's WAL with it. It runs on the ordered pool, in
+// its planner settings (ordered.go).
 func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner string, leaseUntil time.Time, limit int) ([]*store.Record, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("claim tasks: %w: limit %d, want 1 or more", shared.ErrInvalidArgument, limit)
@@ -275,23 +331,17 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	if !storable(typ) {
 		return nil, nil // no such type can be stored
 	}
-	// Tasks whose lease lapsed first: they are the oldest work, and a
-	// backlog of pending tasks must not hold them back.
-	rows, _ := s.pool.Query(ctx, s.sql.reclaimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim))
-	recs, err := pgx.CollectRows(rows, scanRecord)
-	if err != nil {
-		return nil, fmt.Errorf("reclaim tasks: %w", err)
-	}
-	for _, r := range recs {
-		s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
-	}
-	if n := min(limit, maxClaim) - len(recs); n > 0 {
-		rows, _ := s.pool.Query(ctx, s.sql.claimTasks, typ, now, owner, leaseUntil, n)
-		pending, err := pgx.CollectRows(rows, scanRecord)
-		if err != nil {
-			return nil, fmt.Errorf("claim tasks: %w", err)
+	rows, _ := s.ordered.Query(ctx, s.sql.claimTasks, typ, now, owner, leaseUntil, min(limit, maxClaim))
+	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Record, error) {
+		var reclaimed bool
+		r, err := scanRecordWith(row, &reclaimed)
+		if err == nil && reclaimed {
+			s.log.Info("reclaimed a task whose lease lapsed", "task_type", r.Type, "task_id", r.ID, "attempt", r.Attempts)
 		}
-		recs = append(recs, pending...)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim tasks: %w", err)
 	}
 	if len(recs) > 0 {
 		s.wrote(ctx, time.Time{})
@@ -299,7 +349,8 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	return recs, nil
 }
 
-// NextDue reads the first entry of the claim index of typ.
+// NextDue reads the first entry of the claim index of typ, on the
+// ordered pool.
 func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error) {
 	if err := s.enter(ctx); err != nil {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
@@ -307,13 +358,13 @@ func (s *Store) NextDue(ctx context.Context, typ string) (time.Time, bool, error
 	if !storable(typ) {
 		return time.Time{}, false, nil
 	}
-	var due time.Time
-	err := s.pool.QueryRow(ctx, s.sql.nextDue, typ).Scan(&due)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return time.Time{}, false, nil
-	case err != nil:
+	var due *time.Time
+	err := s.ordered.QueryRow(ctx, s.sql.nextDue, typ).Scan(&due)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, fmt.Errorf("next due: %w", err)
+	}
+	if due == nil {
+		return time.Time{}, false, nil
 	}
 	return due.UTC(), true, nil
 }
@@ -332,11 +383,11 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 		return fmt.Errorf("update task: %w", err)
 	}
 	start := time.Now()
-	tag, err := s.pool.Exec(ctx, s.sql.updateTask, append(args, string(from))...)
+	n, err := s.writes.exec(ctx, rec.ID, s.sql.updateTask, append(args, string(from))...)
 	if err != nil {
 		return fmt.Errorf("update task: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.wrote(ctx, start)
 		return nil
 	}
@@ -367,11 +418,11 @@ func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) er
 		statuses[i] = string(st)
 	}
 	start := time.Now()
-	tag, err := s.pool.Exec(ctx, s.sql.deleteTask, id, statuses)
+	n, err := s.writes.exec(ctx, id, s.sql.deleteTask, id, statuses)
 	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		s.wrote(ctx, start)
 		return nil
 	}

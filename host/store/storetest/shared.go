@@ -15,7 +15,8 @@ import (
 // RunShared runs the multi-node suite: open returns two stores on one
 // database, as two nodes of a cluster open it, for one subtest, and
 // closes them when it ends. Only a backend that several hosts share can
-// run it (not Badger, whose directory one process holds).
+// run it (not Badger, whose directory one process holds); it must be a
+// store.ProgressStore too.
 func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 	tests := []struct {
 		name string
@@ -25,6 +26,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b store.Store)) {
 		{"ClaimConcurrentAcrossStores", testClaimConcurrentAcrossStores},
 		{"FencedAcrossStores", testFencedAcrossStores},
 		{"ReclaimLapsedLease", testReclaimLapsedLease},
+		{"ProgressFenced", testProgressFenced},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,4 +185,48 @@ func testReclaimLapsedLease(t *testing.T, a, b *fixture) {
 	require.ErrorIs(t, a.s.Update(a.ctx, late, shared.StatusProcessing), store.ErrConflict)
 	require.ErrorIs(t, a.s.DeleteClaimed(a.ctx, store.Lease{ID: rec.ID, Attempt: first.Attempts}), store.ErrConflict)
 	requireRecord(t, second, a.get(t, rec.ID))
+}
+
+// testProgressFenced: the progress a node saves under its claim is what
+// the other node reads; once the task is claimed again, the old claim's
+// progress is dropped (and reported lost), the new claim's is saved.
+func testProgressFenced(t *testing.T, a, b *fixture) {
+	pa, ok := a.s.(store.ProgressStore)
+	require.True(t, ok, "a shared store keeps progress: %T is not a store.ProgressStore", a.s)
+	pb := b.s.(store.ProgressStore)
+	rec := a.task("progress", shared.StatusPending, at(0))
+	other := a.task("progress", shared.StatusPending, at(1))
+	a.create(t, rec, other)
+	first, err := a.claim("progress", at(10), "node-a", at(1_000))
+	require.NoError(t, err)
+	require.Equal(t, rec.ID, first.ID)
+
+	p := shared.Progress{Percent: 40, Message: "halfway \u00e9"}
+	lost, err := pa.SaveProgress(a.ctx, []store.Progress{
+		{Lease: store.Lease{ID: rec.ID, Attempt: first.Attempts}, Progress: p},
+		{Lease: store.Lease{ID: other.ID, Attempt: 1}, Progress: p}, // pending: not processing
+		{Lease: store.Lease{ID: "missing", Attempt: 1}, Progress: p},
+	})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{other.ID, "missing"}, lost)
+	got := b.get(t, rec.ID)
+	require.Equal(t, &p, got.Progress)
+	require.Equal(t, first.DateModified, got.DateModified, "progress is not a modification")
+	require.Nil(t, b.get(t, other.ID).Progress)
+
+	// a's lease lapses and b claims the task again.
+	second, err := b.claim("progress", at(2_000), "node-b", at(60_000))
+	require.NoError(t, err)
+	require.Equal(t, rec.ID, second.ID)
+	late := shared.Progress{Percent: 90, Message: "late"}
+	lost, err = pa.SaveProgress(a.ctx, []store.Progress{{Lease: store.Lease{ID: rec.ID, Attempt: first.Attempts}, Progress: late}})
+	require.NoError(t, err)
+	require.Equal(t, []string{rec.ID}, lost)
+	require.NotEqual(t, &late, b.get(t, rec.ID).Progress, "a superseded claim's progress is dropped")
+
+	now := shared.Progress{Percent: 10}
+	lost, err = pb.SaveProgress(b.ctx, []store.Progress{{Lease: store.Lease{ID: rec.ID, Attempt: second.Attempts}, Progress: now}})
+	require.NoError(t, err)
+	require.Empty(t, lost)
+	require.Equal(t, &now, a.get(t, rec.ID).Progress)
 }

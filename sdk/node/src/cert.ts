@@ -1,8 +1,9 @@
-// A self-signed Ed25519 certificate for "localhost", made without a
+// A self-signed ECDSA P-256 certificate for "localhost", made without a
 // dependency: Node's crypto makes and signs keys but has no API to issue
 // certificates, so the few DER structures of RFC 5280 are written here.
-// Ed25519 keys take well under a millisecond to make, where go-plugin's
-// P-521 keys take tens.
+// P-256 as the host's own scheme (shared.NewIdentity): every TLS 1.3 stack
+// must support it, and its keys take well under a millisecond to make,
+// where go-plugin's P-521 keys take tens.
 
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 
@@ -15,13 +16,13 @@ export interface KeyPair {
 }
 
 /**
- * selfSignedCert makes an Ed25519 key and a certificate for it, valid for
+ * selfSignedCert makes a P-256 key and a certificate for it, valid for
  * the name "localhost" (go-plugin's client checks that name), for TLS
  * servers and clients, from 30 seconds ago for 30 years, like go-plugin's
  * own.
  */
 export function selfSignedCert(now: Date = new Date()): KeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const der = issue(publicKey, privateKey, now);
   return { cert: toPEM('CERTIFICATE', der), key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, der };
 }
@@ -32,7 +33,7 @@ export function keyFromPEM(pem: string): KeyObject {
 }
 
 function issue(publicKey: KeyObject, privateKey: KeyObject, now: Date): Buffer {
-  const ed25519 = seq(oid('1.3.101.112'));
+  const ecdsaWithSHA256 = seq(oid('1.2.840.10045.4.3.2'));
   const name = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from('localhost'))))); // CN=localhost, UTF8String
   const serial = randomBytes(16);
   serial[0] &= 0x7f; // positive
@@ -52,15 +53,15 @@ function issue(publicKey: KeyObject, privateKey: KeyObject, now: Date): Buffer {
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // version v3
     tlv(0x02, serial),
-    ed25519,
+    ecdsaWithSHA256,
     name,
     seq(time(notBefore), time(notAfter)),
     name,
     publicKey.export({ type: 'spki', format: 'der' }),
     tlv(0xa3, extensions),
   );
-  const signature = sign(null, tbs, privateKey);
-  return seq(tbs, ed25519, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
+  const signature = sign('sha256', tbs, privateKey); // DER, as X.509 wants it
+  return seq(tbs, ecdsaWithSHA256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
 }
 
 function toPEM(label: string, der: Buffer): string {

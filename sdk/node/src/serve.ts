@@ -64,19 +64,26 @@ export function serve(methods: Methods, options: ServeOptions = {}): void {
   process.on('SIGINT', () => {});
 
   const stdio = new StdioForwarder();
-  const server = newServer(worker, stdio, () => exit(0));
-  const injector = server.createConnectionInjector(grpcjs.ServerCredentials.createInsecure());
-  const accept = (sock: net.Socket) => injector.injectConnection(sock);
-  const listener = security.tls
-    ? tls.createServer(security.tls, (sock) => {
-        if (!acceptPeer(security, sock.getPeerX509Certificate()?.raw)) {
-          logger.warn('refused a connection whose client certificate is not the host\'s');
-          sock.destroy();
-          return;
-        }
-        accept(sock);
-      })
-    : net.createServer(accept);
+  let listener: net.Server;
+  try {
+    const server = newServer(worker, stdio, () => exit(0));
+    const injector = server.createConnectionInjector(grpcjs.ServerCredentials.createInsecure());
+    const accept = (sock: net.Socket) => injector.injectConnection(sock);
+    listener = security.tls
+      ? tls.createServer(security.tls, (sock) => {
+          if (!acceptPeer(security, sock.getPeerX509Certificate()?.raw)) {
+            logger.warn('refused a connection whose client certificate is not the host\'s');
+            sock.destroy();
+            return;
+          }
+          accept(sock);
+        })
+      : net.createServer(accept);
+  } catch (err) {
+    // A key that does not match its certificate, say.
+    logger.error('plugin init error', { error: err });
+    process.exit(1);
+  }
   listener.on('tlsClientError', (err: Error) => logger.debug('TLS handshake failed', { error: err }));
 
   let socketPath: string | undefined;

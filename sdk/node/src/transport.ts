@@ -2,10 +2,11 @@
 // scheme through the environment it starts the plugin with:
 //
 //   - TASKHOST_PLUGIN_CERT, TASKHOST_PLUGIN_KEY and PLUGIN_CLIENT_CERT: the
-//     host made this plugin's certificate and key (PEM; the key PKCS#8
-//     Ed25519) and pins that certificate; the plugin serves TLS 1.3 with
-//     them and accepts only the host's certificate, PLUGIN_CLIENT_CERT.
-//     The handshake line has its usual five fields.
+//     host made this plugin's certificate and key (PEM; the key PKCS#8,
+//     ECDSA P-256 from today's host) and pins that certificate; the plugin
+//     serves TLS 1.3 with them and accepts only the host's certificate,
+//     PLUGIN_CLIENT_CERT (shared/transport.go, the host's side). The
+//     handshake line has its usual five fields.
 //   - only PLUGIN_CLIENT_CERT: go-plugin's AutoMTLS. The plugin makes its
 //     own key and self-signed certificate, accepts only the host's
 //     certificate, and hands its own back as the handshake's sixth field.
@@ -15,7 +16,7 @@
 // byte for byte the host's: the TLS handshake has already proved that the
 // client holds its key.
 
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import type { TlsOptions } from 'node:tls';
 
 import { keyFromPEM, selfSignedCert } from './cert.js';
@@ -72,14 +73,10 @@ export function securityFromEnv(env: NodeJS.ProcessEnv): Security {
       throw new Error(`${pluginCert ? envPluginKey : envPluginCert} is missing: the host sets both ${envPluginCert} and ${envPluginKey}`);
     }
     parseCert(pluginCert, envPluginCert);
-    let key: KeyObject;
     try {
-      key = keyFromPEM(pluginKey);
+      keyFromPEM(pluginKey);
     } catch (err) {
       throw new Error(`${envPluginKey}: not a PEM private key: ${(err as Error).message}`);
-    }
-    if (key.asymmetricKeyType !== 'ed25519') {
-      throw new Error(`${envPluginKey}: want an Ed25519 key, got ${key.asymmetricKeyType}`);
     }
     return {
       scheme: 'taskhost',

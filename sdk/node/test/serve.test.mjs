@@ -86,7 +86,7 @@ describe('an uncaught exception outside any call', () => {
     const Worker = grpc.makeGenericClientConstructor(codec.service('taskhost.worker.v1.Worker'), 'Worker');
     const worker = new Worker(`unix:${line.split('|')[3]}`, grpc.credentials.createInsecure());
     const out = await new Promise((resolve, reject) =>
-      worker.Invoke({ call_id: 1, method: 'late', payload: Buffer.from('{"message":"too late"}'), task: { id: 't' } }, (err, res) =>
+      worker.Invoke({ call_id: 1, method: 'late', payload: Buffer.from('{"message":"too late","afterMs":300}'), task: { id: 't' } }, (err, res) =>
         err ? reject(err) : resolve(res),
       ),
     );

@@ -6,12 +6,13 @@ import { selfSignedCert } from '../dist/cert.js';
 import { acceptPeer, securityFromEnv } from '../dist/transport.js';
 
 describe('selfSignedCert', () => {
-  it('makes an Ed25519 certificate for localhost, signed by its own key', () => {
+  it('makes a P-256 certificate for localhost, signed by its own key', () => {
     const now = new Date('2026-03-09T10:30:00Z');
     const kp = selfSignedCert(now);
     const cert = new X509Certificate(kp.cert);
     assert.deepEqual(cert.raw, kp.der);
-    assert.equal(cert.publicKey.asymmetricKeyType, 'ed25519');
+    assert.equal(cert.publicKey.asymmetricKeyType, 'ec');
+    assert.equal(cert.publicKey.asymmetricKeyDetails.namedCurve, 'prime256v1');
     assert.equal(cert.subject, 'CN=localhost');
     assert.equal(cert.subjectAltName, 'DNS:localhost');
     assert.equal(cert.ca, true);
@@ -61,10 +62,12 @@ describe('securityFromEnv', () => {
     assert.throws(() => securityFromEnv({ TASKHOST_PLUGIN_CERT: plugin.cert, TASKHOST_PLUGIN_KEY: plugin.key }), /PLUGIN_CLIENT_CERT is not/);
     assert.throws(() => securityFromEnv({ PLUGIN_CLIENT_CERT: 'nope' }), /PLUGIN_CLIENT_CERT: not a PEM certificate/);
     assert.throws(() => securityFromEnv({ PLUGIN_CLIENT_CERT: host.cert, TASKHOST_PLUGIN_CERT: plugin.cert }), /TASKHOST_PLUGIN_KEY is missing/);
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
     assert.throws(
-      () => securityFromEnv({ PLUGIN_CLIENT_CERT: host.cert, TASKHOST_PLUGIN_CERT: plugin.cert, TASKHOST_PLUGIN_KEY: ec }),
-      /want an Ed25519 key, got ec/,
+      () => securityFromEnv({ PLUGIN_CLIENT_CERT: host.cert, TASKHOST_PLUGIN_CERT: plugin.cert, TASKHOST_PLUGIN_KEY: 'nope' }),
+      /TASKHOST_PLUGIN_KEY: not a PEM private key/,
     );
+    // Any key type the host issues: Ed25519 as well as P-256.
+    const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
+    assert.equal(securityFromEnv({ PLUGIN_CLIENT_CERT: host.cert, TASKHOST_PLUGIN_CERT: plugin.cert, TASKHOST_PLUGIN_KEY: ed }).scheme, 'taskhost');
   });
 });
