@@ -29,9 +29,9 @@ handler "catalogue-import" {
 }
 
 # The TypeScript example (examples/tsworker, built by make build): a plugin
-# written with @taskhost/sdk, run by node ...
+# written with @taskhost/sdk, run by node (from the host's PATH) ...
 handler "catalogue-report" {
-  plugin            = "node"
+  runtime           = "node"
   args              = ["tsworker/dist/main.js"]
   method            = "report"
   initialise_method = "initialise"

@@ -69,7 +69,9 @@ func (b *bench) nodeStart(ctx context.Context) error {
 // plugin through the pool.
 func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bool) (cold, warm float64, err error) {
 	cfg := pool.Config{
-		Type: "bench-node", Path: node.Bin, Args: []string{node.TestWorker}, Method: "pid", InitialiseMethod: "initialise",
+		// Run as a handler with runtime = "node" runs it (taskhost serve
+		// adds --use-openssl-ca; its config_command.go says why).
+		Type: "bench-node", Path: node.Bin, Args: []string{"--use-openssl-ca", node.TestWorker}, Method: "pid", InitialiseMethod: "initialise",
 		MaxWorkerCount: 1, IdleShutdownTimeout: 0, Logger: hclog.NewNullLogger(), DisableMTLS: !mtls,
 	}
 	req := pool.Request{Payload: json.RawMessage(echoPayload), Task: shared.CallTask{

@@ -38,6 +38,13 @@ handler "script" {
   method = "run"
 }
 
+handler "node-script" {
+  runtime = "node"
+  plugin  = "./bin/worker"
+  args    = ["./worker.mjs"]
+  method  = "run"
+}
+
 handler "image-resize" {
   runtime           = "node"
   plugin            = "./bin/worker"     # node's path instead of PATH's
@@ -51,19 +58,23 @@ handler "image-resize" {
 `)
 	cfg, err := LoadConfig(path)
 	require.NoError(t, err)
-	require.Len(t, cfg.Handlers, 2)
+	require.Len(t, cfg.Handlers, 3)
 
 	script := cfg.Handlers[0]
 	require.Equal(t, sh, script.Plugin)
 	require.Equal(t, []string{"-e", filepath.Join(dir, "worker.mjs"), "x"}, script.Options.Args)
 	require.Equal(t, filepath.Join(dir, "worker.mjs"), script.Options.Script)
 
-	twin := cfg.Handlers[1]
+	node := cfg.Handlers[1]
+	require.Equal(t, []string{"--use-openssl-ca", filepath.Join(dir, "worker.mjs")}, node.Options.Args, "runtime = \"node\" adds its flags")
+	require.Equal(t, filepath.Join(dir, "worker.mjs"), node.Options.Script)
+
+	twin := cfg.Handlers[2]
 	module := filepath.Join(dir, "workers", "imageWorker.mjs")
 	runner, err := filepath.EvalSymlinks(filepath.Join(dir, "node_modules", "@taskhost", "sdk", "dist", "twin.js"))
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(dir, "bin", "worker"), twin.Plugin)
-	require.Equal(t, []string{runner, module, "--initialise=initialise", "--shutdown=shutdown"}, twin.Options.Args)
+	require.Equal(t, []string{"--use-openssl-ca", runner, module, "--initialise=initialise", "--shutdown=shutdown"}, twin.Options.Args)
 	require.Equal(t, module, twin.Options.Script, "sha256 pins the module, the user's code")
 	require.Equal(t, map[string]string{"REGION": "eu-1", TwinConfigEnv: `{"bucket":"tenant-a"}`}, twin.Options.Env)
 	require.Equal(t, "initialise", twin.Options.InitialiseMethod)

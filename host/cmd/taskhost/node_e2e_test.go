@@ -200,9 +200,9 @@ func TestE2ETypeScriptPluginFromReadme(t *testing.T) {
 
 	addr, _, _ := serveReal(t, fmt.Sprintf(`
 handler "greet" {
-  plugin = "node"
-  args   = [%q]
-  method = "greet"
+  runtime = "node"
+  args    = [%q]
+  method  = "greet"
 }
 `, greet))
 	done := createWait(t, addr, 0, "greet", `{"name":"twin"}`)
