@@ -21,12 +21,14 @@ const (
 	targetNodeColdOverMs = 20 // ms over node's own bare start (node -e 0)
 )
 
-// nodeStart runs the Node scenario cfg.runs times: node's own bare start
-// (node -e 0, spawn to exit), then the SDK's test plugin through the
-// pool as coldStartOnce measures the Go plugin: a cold start (spawn +
-// handshake + initialise + a call, minus a warm call) with the pool's
-// mutual TLS and without, and a warm echo round trip. The build of the
-// SDK (npm ci, tsc) is not timed.
+// nodeStart runs the Node scenario cfg.runs times: the SDK's test plugin
+// through the pool as coldStartOnce measures the Go plugin, a cold start
+// (spawn + handshake + initialise + a call, minus a warm call) with the
+// pool's mutual TLS and without, and a warm echo round trip; and node's
+// own bare start (node -e 0, spawn to exit), timed right before each cold
+// start, so that the two share the machine's load of the moment: the
+// figure over the bare start is the median of those pairs' differences.
+// The build of the SDK (npm ci, tsc) is not timed.
 func (b *bench) nodeStart(ctx context.Context) error {
 	t0 := time.Now()
 	node, err := testplugin.BuildNode()
@@ -35,39 +37,36 @@ func (b *bench) nodeStart(ctx context.Context) error {
 	}
 	b.logf("   built the Node SDK in %v", time.Since(t0).Round(time.Millisecond))
 	for run := range b.cfg.runs {
-		var bare measure.Latencies
-		for range b.cfg.spawns {
-			t0 := time.Now()
-			if out, err := exec.CommandContext(ctx, node.Bin, "-e", "0").CombinedOutput(); err != nil {
-				return fmt.Errorf("node -e 0: %v: %s", err, out)
-			}
-			bare = append(bare, time.Since(t0))
-		}
-		bareP50 := bare.PMs(50)
-		b.res.add("node.bare.p50", bareP50)
 		for _, mtls := range []bool{false, true} {
-			cold, warm, err := b.nodeColdStart(ctx, node, mtls)
+			r, err := b.nodeColdStart(ctx, node, mtls)
 			if err != nil {
 				return fmt.Errorf("run %d (mTLS %v): %w", run+1, mtls, err)
 			}
 			if mtls {
-				b.res.add("node.coldmtls.p50", cold)
-				b.res.add("node.coldmtls.over", cold-bareP50)
-				b.res.add("node.warm.p50", warm*1000)
+				b.res.add("node.coldmtls.p50", r.cold)
+				b.res.add("node.coldmtls.over", r.over)
+				b.res.add("node.warm.p50", r.warm*1000)
 				continue
 			}
-			b.res.add("node.cold.p50", cold)
-			b.res.add("node.cold.over", cold-bareP50)
-			b.res.add("node.nomtls.warm.p50", warm*1000)
+			b.res.add("node.bare.p50", r.bare)
+			b.res.add("node.cold.p50", r.cold)
+			b.res.add("node.cold.over", r.over)
+			b.res.add("node.nomtls.warm.p50", r.warm*1000)
 		}
 	}
 	return nil
 }
 
-// nodeColdStart returns the cold start p50 (ms, the warm call's p50
-// subtracted) and the warm echo round trip p50 (ms) of the Node test
-// plugin through the pool.
-func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bool) (cold, warm float64, err error) {
+// nodeStartFigures are one run's figures, in ms: the cold start p50 (the
+// warm call's p50 subtracted), node's bare start p50, the median of the
+// cold starts over the bare start timed before each, and the warm echo
+// round trip p50.
+type nodeStartFigures struct {
+	cold, bare, over, warm float64
+}
+
+// nodeColdStart measures the Node test plugin through the pool.
+func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bool) (r nodeStartFigures, err error) {
 	cfg := pool.Config{
 		// Run as a handler with runtime = "node" runs it (taskhost serve
 		// adds --use-openssl-ca; its config_command.go says why).
@@ -79,9 +78,9 @@ func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bo
 	}}
 	p, err := pool.New(ctx, pool.NewSystem(workers), cfg)
 	if err != nil {
-		return 0, 0, err
+		return r, err
 	}
-	var coldLat measure.Latencies
+	var coldLat, bareLat measure.Latencies
 	pid := 0
 	for range b.cfg.spawns {
 		// The previous worker stops in the background; let it go, so that
@@ -89,9 +88,15 @@ func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bo
 		// not its binary: node runs other programs on this machine too.)
 		if err := waitExited(ctx, pid); err != nil {
 			_ = p.Close(ctx)
-			return 0, 0, err
+			return r, err
 		}
 		t0 := time.Now()
+		if out, err := exec.CommandContext(ctx, node.Bin, "-e", "0").CombinedOutput(); err != nil {
+			_ = p.Close(ctx)
+			return r, fmt.Errorf("node -e 0: %v: %s", err, out)
+		}
+		bareLat = append(bareLat, time.Since(t0))
+		t0 = time.Now()
 		out, err := p.Call(ctx, req, nil)
 		d := time.Since(t0)
 		if err == nil {
@@ -99,16 +104,16 @@ func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bo
 		}
 		if err != nil {
 			_ = p.Close(ctx)
-			return 0, 0, fmt.Errorf("cold call: %w", err)
+			return r, fmt.Errorf("cold call: %w", err)
 		}
 		coldLat = append(coldLat, d)
 	}
 	if s := p.Stats(); s.Spawns != uint64(b.cfg.spawns) {
 		_ = p.Close(ctx)
-		return 0, 0, fmt.Errorf("%d calls started %d workers: a call found a worker still up", b.cfg.spawns, s.Spawns)
+		return r, fmt.Errorf("%d calls started %d workers: a call found a worker still up", b.cfg.spawns, s.Spawns)
 	}
 	if err := p.Close(ctx); err != nil {
-		return 0, 0, err
+		return r, err
 	}
 
 	cfg.IdleShutdownTimeout = pool.KeepForever
@@ -116,29 +121,36 @@ func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bo
 		cfg.Method = method
 		p, err := pool.New(ctx, pool.NewSystem(workers), cfg)
 		if err != nil {
-			return 0, 0, err
+			return r, err
 		}
 		var lat measure.Latencies
 		for i := range warmCalls + 1 {
 			t0 := time.Now()
 			if _, err := p.Call(ctx, req, nil); err != nil {
 				_ = p.Close(ctx)
-				return 0, 0, fmt.Errorf("warm call: %w", err)
+				return r, fmt.Errorf("warm call: %w", err)
 			}
 			if i > 0 { // the first starts the worker
 				lat = append(lat, time.Since(t0))
 			}
 		}
 		if err := p.Close(ctx); err != nil {
-			return 0, 0, err
+			return r, err
 		}
-		if method == "pid" {
-			cold = coldLat.PMs(50) - lat.PMs(50)
-		} else {
-			warm = lat.PMs(50)
+		if method == "echo" {
+			r.warm = lat.PMs(50)
+			continue
 		}
+		warmPid := lat.PMs(50)
+		r.cold = coldLat.PMs(50) - warmPid
+		r.bare = bareLat.PMs(50)
+		over := make([]float64, len(coldLat))
+		for i := range coldLat {
+			over[i] = float64(coldLat[i]-bareLat[i])/float64(time.Millisecond) - warmPid
+		}
+		r.over = measure.Percentile(over, 50)
 	}
-	return cold, warm, nil
+	return r, nil
 }
 
 // waitExited waits until process pid (0: none) has exited.
