@@ -5,8 +5,6 @@ package pool
 // with both schemes it speaks.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -189,7 +187,7 @@ func TestNodePluginHostIssuedSchemeDetails(t *testing.T) {
 	}
 
 	_, ch := issue(t)
-	cmd, stdout, stderr := runNodePlugin(t, node, ch.Env[1:]...) // no host certificate
+	cmd, stdout, stderr := runCommand(t, []string{node.Bin, node.TestWorker}, ch.Env[1:]...) // no host certificate
 	line, _ := stdout.ReadString('\n')
 	require.Empty(t, line, "no handshake")
 	err := cmd.Wait()
@@ -246,25 +244,6 @@ func requireNoCertVars(t *testing.T, out shared.Outcome) {
 	}
 }
 
-// runNodePlugin starts the Node test plugin as go-plugin's client would,
-// with env added.
-func runNodePlugin(t *testing.T, node testplugin.Node, env ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
-	t.Helper()
-	hs := shared.Handshake()
-	cmd := exec.CommandContext(t.Context(), node.Bin, node.TestWorker)
-	cmd.Env = append([]string{hs.MagicCookieKey + "=" + hs.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1"}, env...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd, bufio.NewReader(stdout), &stderr
-}
-
 // The handshake line: five fields with the host-issued scheme and in
 // plaintext, six with AutoMTLS, the sixth the server's certificate as
 // base64 (standard alphabet, no padding) of its DER, as go-plugin's own
@@ -274,7 +253,7 @@ func TestNodePluginHandshakeLine(t *testing.T) {
 	node := testplugin.NeedNode(t)
 	host, ch := issue(t)
 	line := func(env ...string) []string {
-		_, stdout, _ := runNodePlugin(t, node, env...)
+		_, stdout, _ := runCommand(t, []string{node.Bin, node.TestWorker}, env...)
 		l, err := stdout.ReadString('\n')
 		require.NoError(t, err)
 		fields := strings.Split(strings.TrimSuffix(l, "\n"), "|")

@@ -176,10 +176,16 @@ func issue(t *testing.T) (*shared.Identity, shared.PluginTLS) {
 // added, and returns it and its stdout.
 func runPlugin(t *testing.T, env ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	t.Helper()
+	return runCommand(t, []string{testworker}, env...)
+}
+
+// runCommand is runPlugin for the plugin that argv runs.
+func runCommand(t *testing.T, argv []string, env ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	hs := shared.Handshake()
-	cmd := exec.CommandContext(ctx, testworker)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append([]string{
 		hs.MagicCookieKey + "=" + hs.MagicCookieValue,
 		fmt.Sprintf("PLUGIN_PROTOCOL_VERSIONS=%d", hs.ProtocolVersion),
