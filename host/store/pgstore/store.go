@@ -252,9 +252,10 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 			delete(types, typ)
 		}
 	}
+	// One round trip: a batch is one implicit transaction, all or none.
 	start := time.Now()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		results := tx.SendBatch(ctx, batch)
+	err := func() error {
+		results := s.pool.SendBatch(ctx, batch)
 		defer results.Close()
 		for _, r := range tasks {
 			if _, err := results.Exec(); err != nil {
@@ -270,7 +271,7 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 			}
 		}
 		return results.Close()
-	})
+	}()
 	if err != nil {
 		return fmt.Errorf("create tasks: %w", err)
 	}
