@@ -46,7 +46,7 @@ func (s *Store) Renew(ctx context.Context, owner string, until time.Time, leases
 
 // DeleteClaimed removes the task if it is still processing under l.
 func (s *Store) DeleteClaimed(ctx context.Context, l store.Lease) error {
-	err := s.write(ctx, func(txn *tx) (bool, error) {
+	err := s.change(ctx, func(txn *tx) (bool, error) {
 		old, err := getRecord(txn.Txn, l.ID)
 		if err != nil {
 			return false, err

@@ -74,7 +74,9 @@ type Store struct {
 	// (0, all of them, when Badger adapts its threshold: VLogPercentile).
 	valueThreshold int64
 	onCommit       func(time.Duration)
-	floors         *claimFloors
+	// changes batches Update, Delete and DeleteClaimed (batch.go).
+	changes *store.Batches[change]
+	floors  *claimFloors
 
 	// mu is held shared by every call and exclusively by Close, so that
 	// Close waits for calls in flight and later calls get ErrClosed.
@@ -126,6 +128,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	s.changes = store.NewBatches(changeFlushers, maxChangeBatch, s.flushChanges)
 	if bo.VLogPercentile == 0 {
 		s.valueThreshold = bo.ValueThreshold
 	}
@@ -135,6 +138,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.syncer.onSync = opts.OnSync
 	}
 	if err := s.checkSchema(); err != nil {
+		s.changes.Close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -225,6 +229,7 @@ func (s *Store) collectGarbage() (int, error) {
 // Close waits for calls in flight, stops the GC and closes the database.
 // Later calls fail with shared.ErrClosed. Closing twice is harmless.
 func (s *Store) Close() error {
+	s.changes.Close() // the batches in flight finish first
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -288,21 +293,23 @@ type dispatched struct {
 // conflicts with concurrent transactions; fn reports whether it wrote
 // anything. It returns once the change is on disk.
 func (s *Store) write(ctx context.Context, fn func(t *tx) (bool, error)) error {
-	return s.writeWith(ctx, true, nil, fn)
+	return s.writeWith(ctx, true, true, nil, fn)
 }
 
 // writeWith is write with a hook around each attempt: begin runs before
 // the transaction starts and returns what runs when the attempt is over,
 // told whether it succeeded (committed, or had nothing to commit). When
 // durable is false it returns once committed, without waiting for a sync
-// (the next sync covers it).
-func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end func(ok bool)), fn func(t *tx) (bool, error)) error {
+// (the next sync covers it). Unless report is false (a batch of writes,
+// which reports each of them: batch.go), a commit calls ctx's
+// store.Committed hook and, when durable, OnCommit.
+func (s *Store) writeWith(ctx context.Context, durable, report bool, begin func() (end func(ok bool)), fn func(t *tx) (bool, error)) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
 	var start time.Time
-	if durable && s.onCommit != nil {
+	if durable && report && s.onCommit != nil {
 		start = time.Now()
 	}
 	for attempt := 1; ; attempt++ {
@@ -337,7 +344,7 @@ func (s *Store) writeWith(ctx context.Context, durable bool, begin func() (end f
 			for _, d := range t.dispatched {
 				s.floors.report(d.typ, d.key)
 			}
-			if fn := store.Committed(ctx); fn != nil {
+			if fn := store.Committed(ctx); fn != nil && report {
 				fn()
 			}
 		}
@@ -534,7 +541,7 @@ func (s *Store) Claim(ctx context.Context, typ string, now time.Time, owner stri
 	}
 	// Not durable: a claim lost in a crash leaves the task pending, which
 	// is what recovery makes of an interrupted claim anyway.
-	err := s.writeWith(ctx, false, begin, func(txn *tx) (bool, error) {
+	err := s.writeWith(ctx, false, true, begin, func(txn *tx) (bool, error) {
 		claimed = claimed[:0]
 		var due []string
 		var err error
@@ -646,7 +653,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 	if err := validate(rec); err != nil {
 		return fmt.Errorf("update task: %w", err)
 	}
-	err := s.write(ctx, func(txn *tx) (bool, error) {
+	err := s.change(ctx, func(txn *tx) (bool, error) {
 		old, err := getRecord(txn.Txn, rec.ID)
 		if err != nil {
 			return false, err
@@ -664,7 +671,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 
 // Delete removes the task if its status is one of from.
 func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) error {
-	err := s.write(ctx, func(txn *tx) (bool, error) {
+	err := s.change(ctx, func(txn *tx) (bool, error) {
 		old, err := getRecord(txn.Txn, id)
 		if err != nil {
 			return false, err

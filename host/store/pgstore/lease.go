@@ -85,7 +85,7 @@ func (s *Store) DeleteClaimed(ctx context.Context, l store.Lease) error {
 		return fmt.Errorf("delete task: %w", err)
 	}
 	start := time.Now()
-	n, err := s.writes.exec(ctx, l.ID, s.sql.deleteClaimed, l.ID, l.Attempt)
+	n, err := s.writes.Do(ctx, write{l.ID, s.sql.deleteClaimed, []any{l.ID, l.Attempt}})
 	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}

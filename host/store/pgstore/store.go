@@ -60,7 +60,7 @@ type Store struct {
 	// planner settings of their own (ordered.go). Claims are the only
 	// writes it runs: its commits do not wait for the WAL flush.
 	ordered  *pgxpool.Pool
-	writes   *writer // Update, Delete and DeleteClaimed, in batches
+	writes   *store.Batches[write] // Update, Delete and DeleteClaimed (batch.go)
 	sql      *statements
 	log      hclog.Logger
 	onCommit func(time.Duration)
@@ -163,7 +163,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	s := &Store{pool: pool, ordered: ordered, writes: newWriter(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
+	s := &Store{pool: pool, ordered: ordered, writes: newWrites(pool), sql: mustStatements(), log: log, onCommit: opts.OnCommit,
 		channel: channelName(schema, "work"), finalChannel: channelName(schema, "final"), origin: rand.Text()}
 	interval := opts.WorkNotifyInterval
 	if interval <= 0 {
@@ -176,7 +176,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		conn.Release()
 	}
 	if err != nil {
-		s.writes.close()
+		s.writes.Close()
 		ordered.Close()
 		pool.Close()
 		return nil, fmt.Errorf("open store %s, schema %s: %w", RedactURL(url), schema, RedactError(err, url))
@@ -190,7 +190,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	s.writes.close()
+	s.writes.Close()
 	s.ordered.Close()
 	s.pool.Close()
 	return nil
@@ -252,9 +252,10 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 			delete(types, typ)
 		}
 	}
+	// One round trip: a batch is one implicit transaction, all or none.
 	start := time.Now()
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		results := tx.SendBatch(ctx, batch)
+	err := func() error {
+		results := s.pool.SendBatch(ctx, batch)
 		defer results.Close()
 		for _, r := range tasks {
 			if _, err := results.Exec(); err != nil {
@@ -270,7 +271,7 @@ func (s *Store) Create(ctx context.Context, tasks ...*store.Record) error {
 			}
 		}
 		return results.Close()
-	})
+	}()
 	if err != nil {
 		return fmt.Errorf("create tasks: %w", err)
 	}
@@ -383,7 +384,7 @@ func (s *Store) Update(ctx context.Context, rec *store.Record, from shared.Statu
 		return fmt.Errorf("update task: %w", err)
 	}
 	start := time.Now()
-	n, err := s.writes.exec(ctx, rec.ID, s.sql.updateTask, append(args, string(from))...)
+	n, err := s.writes.Do(ctx, write{rec.ID, s.sql.updateTask, append(args, string(from))})
 	if err != nil {
 		return fmt.Errorf("update task: %w", err)
 	}
@@ -418,7 +419,7 @@ func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) er
 		statuses[i] = string(st)
 	}
 	start := time.Now()
-	n, err := s.writes.exec(ctx, id, s.sql.deleteTask, id, statuses)
+	n, err := s.writes.Do(ctx, write{id, s.sql.deleteTask, []any{id, statuses}})
 	if err != nil {
 		return fmt.Errorf("delete task: %w", err)
 	}

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -68,4 +70,60 @@ func testDeleteClaimed(t *testing.T, f *fixture) {
 	pending := f.task("q", shared.StatusPending, at(0))
 	f.create(t, pending)
 	require.ErrorIs(t, f.s.DeleteClaimed(f.ctx, store.Lease{ID: pending.ID, Attempt: 0}), store.ErrConflict, "a pending task is no claim's")
+}
+
+// testConcurrentOutcomes: outcomes written at once (which a backend may
+// commit together) each get their own answer. 300 claimed tasks are
+// finished concurrently: a third removed under their claim, a third
+// removed under a superseded one (refused, nothing removed), a third
+// updated to success.
+func testConcurrentOutcomes(t *testing.T, f *fixture) {
+	const n = 300
+	recs := make([]*store.Record, n)
+	for i := range recs {
+		recs[i] = f.task("outcomes", shared.StatusPending, at(int64(i)))
+	}
+	f.create(t, recs...)
+	var claimed []*store.Record
+	for len(claimed) < n { // a backend may take fewer than asked
+		got, err := f.s.Claim(f.ctx, "outcomes", at(1_000), "node", at(60_000), n-len(claimed))
+		require.NoError(t, err)
+		require.NotEmpty(t, got)
+		claimed = append(claimed, got...)
+	}
+
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, r := range claimed {
+		wg.Go(func() {
+			switch i % 3 {
+			case 0:
+				errs[i] = f.s.DeleteClaimed(f.ctx, store.Lease{ID: r.ID, Attempt: r.Attempts})
+			case 1:
+				errs[i] = f.s.DeleteClaimed(f.ctx, store.Lease{ID: r.ID, Attempt: r.Attempts - 1})
+			case 2:
+				next := clone(r)
+				next.Status, next.DateModified, next.DateCompleted = shared.StatusSuccess, at(2_000), ptr(at(2_000))
+				next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+				next.Result = []byte(`{"i":1}`)
+				errs[i] = f.s.Update(f.ctx, next, shared.StatusProcessing)
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range claimed {
+		switch i % 3 {
+		case 0:
+			require.NoError(t, errs[i], "task %d", i)
+			f.requireGone(t, r.ID)
+		case 1:
+			require.ErrorIs(t, errs[i], store.ErrConflict, "task %d", i)
+			require.Equal(t, shared.StatusProcessing, f.get(t, r.ID).Status, "task %d", i)
+		case 2:
+			require.NoError(t, errs[i], "task %d", i)
+			got := f.get(t, r.ID)
+			require.Equal(t, shared.StatusSuccess, got.Status, "task %d", i)
+			require.JSONEq(t, `{"i":1}`, string(got.Result))
+		}
+	}
 }

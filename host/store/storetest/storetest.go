@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueryConcurrentWrites", testQueryConcurrentWrites},
 		{"Renew", testRenew},
 		{"DeleteClaimed", testDeleteClaimed},
+		{"ConcurrentOutcomes", testConcurrentOutcomes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
