@@ -95,6 +95,7 @@ func (hd *handler) info() HandlerInfo {
 	return HandlerInfo{
 		Type: hd.typ, Plugin: hd.plugin, Method: hd.method,
 		MaxWorkerCount:      hd.opts.MaxWorkerCount,
+		MinWorkers:          hd.opts.MinWorkers,
 		IdleShutdownTimeout: hd.opts.IdleShutdownTimeout.Milliseconds(),
 		ExecutionTimeout:    hd.opts.ExecutionTimeout.Milliseconds(),
 		InitialiseMethod:    hd.opts.InitialiseMethod,

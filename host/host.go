@@ -132,6 +132,7 @@ func (h *Host) RegisterHandler(ctx context.Context, typ, pluginPath, method stri
 		ShutdownMethod:      opts.ShutdownMethod,
 		InitConfig:          opts.Config,
 		MaxWorkerCount:      opts.MaxWorkerCount,
+		MinWorkers:          opts.MinWorkers,
 		IdleShutdownTimeout: opts.IdleShutdownTimeout,
 		ExecutionTimeout:    opts.ExecutionTimeout,
 		SHA256:              opts.SHA256,

@@ -169,6 +169,13 @@ type HandlerOptions struct {
 	// MaxWorkerCount caps the handler's workers: 0 means 1, -1 the system
 	// cap.
 	MaxWorkerCount int
+	// MinWorkers keeps that many workers started (a warm pool): from
+	// registration on, and again after a worker crashes, is recycled,
+	// killed over its memory limit or reaped, so that a task after a
+	// quiet period does not wait for a cold start. Idle reaping never goes
+	// below it. 0 (the default) starts workers for tasks only. It may not
+	// exceed MaxWorkerCount (nor the system cap).
+	MinWorkers int
 	// IdleShutdownTimeout: 0 stops a worker as soon as it is idle,
 	// KeepForever keeps it, N stops it after N idle.
 	IdleShutdownTimeout time.Duration
@@ -257,6 +264,7 @@ type HandlerInfo struct {
 	Plugin              string    `json:"plugin"`
 	Method              string    `json:"method"`
 	MaxWorkerCount      int       `json:"maxWorkerCount"`
+	MinWorkers          int       `json:"minWorkers"`
 	IdleShutdownTimeout int64     `json:"idleShutdownTimeout"` // ms, -1 forever
 	ExecutionTimeout    int64     `json:"executionTimeout,omitempty"`
 	InitialiseMethod    string    `json:"initialiseMethod,omitempty"`

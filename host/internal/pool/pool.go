@@ -51,6 +51,13 @@ type Config struct {
 	// MaxWorkerCount caps this pool's workers: 0 means 1, -1 means up to
 	// the system cap.
 	MaxWorkerCount int
+	// MinWorkers is how many workers the pool keeps started (a warm pool):
+	// from New on, and again after a worker crashes, is recycled, killed
+	// or reaped. Idle reaping never goes below it; a warm start takes only
+	// a free system slot, and another pool with a call waiting may still
+	// reclaim an idle warm worker. 0 (the default) starts workers only for
+	// calls. It may not exceed the pool's cap.
+	MinWorkers int
 	// IdleShutdownTimeout is how long an idle worker is kept: 0 stops it as
 	// soon as it is idle and no call waits, KeepForever keeps it.
 	IdleShutdownTimeout time.Duration
@@ -117,6 +124,14 @@ type Pool struct {
 	stopping int // workers shutting down, each still holding its slot
 	queued   int // slot requests queued at the system
 	closed   bool
+	// warmFailures counts warm starts that failed and idle workers that
+	// exited since the last call that ended well; while warmHold is set,
+	// warm starts wait out their backoff.
+	warmFailures int
+	warmHold     bool
+	// wantWarm: the pool is below MinWorkers and found the system full;
+	// the system pumps it when a slot frees up.
+	wantWarm atomic.Bool
 	drained  chan struct{} // closed when closed and no worker is left
 	// aborted is cancelled when Close runs out of time: every running
 	// call is then cancelled as if by its caller.
@@ -141,7 +156,8 @@ type grant struct {
 
 // New checks the handler (the binary exists, is executable, matches its
 // pinned checksum, speaks the taskhost handshake and exports every named
-// method) and returns its pool. No worker runs until the first call.
+// method) and returns its pool. No worker runs until the first call,
+// except the MinWorkers it starts at once (in the background).
 func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -159,10 +175,15 @@ func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
 	if p.max < 0 || p.max > sys.Cap() {
 		p.max = sys.Cap()
 	}
+	if cfg.MinWorkers > p.max {
+		return nil, fmt.Errorf("%w: handler %q: min_workers %d is more than the %d workers it may run (max_worker_count %d, max_system_worker_count %d)",
+			shared.ErrInvalidArgument, cfg.Type, cfg.MinWorkers, p.max, cfg.MaxWorkerCount, sys.Cap())
+	}
 	if err := p.probe(ctx); err != nil {
 		return nil, err
 	}
 	sys.register(p)
+	p.pump()
 	return p, nil
 }
 
@@ -179,6 +200,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxWorkerCount < -1 {
 		return c, fmt.Errorf("%w: handler %q: max worker count %d: want -1 (system cap) or more than 0",
 			shared.ErrInvalidArgument, c.Type, c.MaxWorkerCount)
+	}
+	if c.MinWorkers < 0 {
+		return c, fmt.Errorf("%w: handler %q: min_workers %d: want 0 (start workers for tasks only) or more",
+			shared.ErrInvalidArgument, c.Type, c.MinWorkers)
 	}
 	if c.IdleShutdownTimeout < 0 && c.IdleShutdownTimeout != KeepForever {
 		return c, fmt.Errorf("%w: handler %q: idle shutdown timeout %v: want 0, a positive duration or KeepForever",
@@ -333,6 +358,56 @@ func (p *Pool) pumpLocked() {
 	if reclaim {
 		go p.sys.reclaim(p)
 	}
+	p.warmLocked()
+}
+
+// pump runs pumpLocked; the system calls it when a slot frees up.
+func (p *Pool) pump() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pumpLocked()
+}
+
+// warmLocked starts workers until MinWorkers are started or starting,
+// on free system slots only: a warm start never queues ahead of another
+// pool's calls. Found full, the system pumps the pool again when a slot
+// frees up.
+func (p *Pool) warmLocked() {
+	p.wantWarm.Store(false)
+	for !p.closed && !p.warmHold && len(p.all)+p.starting < p.cfg.MinWorkers && p.slotsLocked() < p.max {
+		if !p.sys.tryAcquire(p) {
+			p.wantWarm.Store(true)
+			return
+		}
+		p.starting++
+		go p.start()
+	}
+}
+
+// warmBackoff bounds the wait after failed warm starts: 1s, 2s, 4s… up
+// to a minute, so that a plugin that cannot start, or dies as soon as it
+// is idle, is not restarted in a loop.
+func warmBackoff(failures int) time.Duration {
+	return min(time.Second<<min(failures-1, 6), time.Minute)
+}
+
+// warmFailedLocked notes a failed start or an idle worker's exit: warm
+// starts pause for a growing backoff.
+func (p *Pool) warmFailedLocked() {
+	if p.cfg.MinWorkers == 0 {
+		return
+	}
+	p.warmFailures++
+	if p.warmHold {
+		return
+	}
+	p.warmHold = true
+	time.AfterFunc(warmBackoff(p.warmFailures), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.warmHold = false
+		p.pumpLocked()
+	})
 }
 
 // granted is called by the system when one of p's queued requests got a
@@ -363,6 +438,7 @@ func (p *Pool) start() {
 	if err != nil {
 		p.stats.spawnFailures++
 		p.log.Error("worker failed to start", "worker", id, "error", err)
+		p.warmFailedLocked()
 		p.sys.release(p)
 		// The waiter's attempt fails with a task error, as Call promises:
 		// a bare error would tell the engine the method never started
@@ -402,6 +478,7 @@ func startError(err error) *shared.TaskError {
 func (p *Pool) release(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.warmFailures = 0
 	switch {
 	case p.closed:
 		p.retireLocked(w)
@@ -421,30 +498,37 @@ func (p *Pool) release(w *worker) {
 	p.pumpLocked()
 }
 
-// idleLocked parks w, or stops it when idle workers are not kept or
-// another pool needs the slot.
+// idleLocked parks w, or stops it when idle workers are not kept (and
+// the pool has more than MinWorkers) or another pool needs the slot.
 func (p *Pool) idleLocked(w *worker) {
 	timeout := p.cfg.IdleShutdownTimeout
-	if timeout == 0 || p.sys.othersWaiting(p) {
+	if p.sys.othersWaiting(p) || (timeout == 0 && p.aboveMinLocked()) {
 		p.retireLocked(w)
 		return
 	}
 	w.idleGen++
 	w.idleSince = time.Now()
 	p.idle = append(p.idle, w)
-	if timeout == KeepForever {
+	if timeout == KeepForever || timeout == 0 {
 		return
 	}
 	gen := w.idleGen
 	time.AfterFunc(timeout, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		// A worker handed out (or reaped) since has a new generation.
-		if w.idleGen == gen && p.removeIdleLocked(w) {
+		// A worker handed out (or reaped) since has a new generation; one
+		// of the pool's MinWorkers stays, idle without a timer.
+		if w.idleGen == gen && p.aboveMinLocked() && p.removeIdleLocked(w) {
 			p.log.Debug("reaping idle worker", "worker", w.id, "pid", w.pid)
 			p.retireLocked(w)
 		}
 	})
+}
+
+// aboveMinLocked reports whether the pool has more workers started or
+// starting than MinWorkers, so that one of them may stop.
+func (p *Pool) aboveMinLocked() bool {
+	return len(p.all)+p.starting > p.cfg.MinWorkers
 }
 
 func (p *Pool) removeIdleLocked(w *worker) bool {
@@ -472,6 +556,7 @@ func (p *Pool) watchIdleExit(w *worker) {
 	}
 	p.stats.crashes++
 	p.log.Warn("idle worker exited", "worker", w.id, "pid", w.pid, "exit", w.describeExit())
+	p.warmFailedLocked()
 	delete(p.all, w)
 	p.stopping++
 	go func() {
@@ -587,6 +672,7 @@ func (p *Pool) Close(ctx context.Context) error {
 type Stats struct {
 	Type     string        `json:"type"`
 	Max      int           `json:"maxWorkers"`
+	Min      int           `json:"minWorkers"`
 	Alive    int           `json:"alive"`
 	Busy     int           `json:"busy"`
 	Idle     int           `json:"idle"`
@@ -624,7 +710,7 @@ func (p *Pool) Stats() Stats {
 		idle[w] = true
 	}
 	s := Stats{
-		Type: p.cfg.Type, Max: p.max,
+		Type: p.cfg.Type, Max: p.max, Min: p.cfg.MinWorkers,
 		Alive: len(p.all), Idle: len(p.idle), Busy: len(p.all) - len(p.idle),
 		Starting: p.starting, Waiting: p.waiters.Len(),
 		Calls: p.stats.calls, Crashes: p.stats.crashes, Timeouts: p.stats.timeouts,
