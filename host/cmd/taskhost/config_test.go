@@ -47,6 +47,7 @@ handler "image-resize" {
   method                = "resize"
   max_worker_count      = 4
   min_workers           = 2
+  concurrency           = 8
   idle_shutdown_timeout = "60s"
   initialise_method     = "initialise"
   shutdown_method       = "shutdown"
@@ -83,6 +84,7 @@ handler "import" {
 	require.Equal(t, host.HandlerOptions{
 		MaxWorkerCount:      4,
 		MinWorkers:          2,
+		Concurrency:         8,
 		IdleShutdownTimeout: time.Minute,
 		InitialiseMethod:    "initialise",
 		ShutdownMethod:      "shutdown",
@@ -235,6 +237,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			[][]string{{":4,22: Invalid max_worker_count", "0: want -1"}}},
 		{"min workers over max", "c.hcl", handler + "  min_workers = 2\n}\n",
 			[][]string{{":4,17: Invalid min_workers", `handler "t": 2 is more than max_worker_count 1`}}},
+		{"zero concurrency", "c.hcl", handler + "  concurrency = 0\n}\n",
+			[][]string{{":4,17: Invalid concurrency", `handler "t": 0: want 1 (one task per worker at a time) or more`}}},
 		{"negative min workers", "c.hcl", handler + "  max_worker_count = -1\n  min_workers = -1\n}\n",
 			[][]string{{":5,17: Invalid min_workers", "-1: want 0"}}},
 		{"bad idle timeout", "c.hcl", handler + "  idle_shutdown_timeout = \"never\"\n}\n",

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,12 @@ type Config struct {
 	// MaxWorkerCount caps this pool's workers: 0 means 1, -1 means up to
 	// the system cap.
 	MaxWorkerCount int
+	// Concurrency is how many calls one worker runs at once: 0 means 1.
+	// Above 1 the plugin must declare that many (see
+	// [shared.PluginInfo]); New refuses it otherwise. MaxWorkerCount and
+	// MinWorkers still count processes, and so does the system cap: a
+	// process holds one system slot whatever its concurrency.
+	Concurrency int
 	// MinWorkers is how many workers the pool keeps started (a warm pool):
 	// from New on, and again after a worker crashes, is recycled, killed
 	// or reaped. Idle reaping never goes below it; a warm start takes only
@@ -76,12 +83,14 @@ type Config struct {
 	// StartTimeout bounds spawn, handshake and initialise; 0 means
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
-	// MaxTasksPerWorker replaces a worker after it has served that many
-	// calls; 0 means never.
+	// MaxTasksPerWorker replaces a worker after it has been handed that
+	// many calls: it takes no more, and stops once those have returned.
+	// 0 means never.
 	MaxTasksPerWorker int
 	// MemoryLimit, in bytes, kills a worker whose resident memory goes
-	// above it while it runs a call (sampled every MemorySampleInterval);
-	// Go plugins also get GOMEMLIMIT a little below it. 0 means none.
+	// above it while it runs calls (sampled every MemorySampleInterval):
+	// every call on it fails with MemoryLimitExceeded. Go plugins also get
+	// GOMEMLIMIT a little below it. 0 means none.
 	MemoryLimit int64
 	// Env is the plugin's whole environment (besides what go-plugin
 	// itself passes, the transport security's variables, and GOMAXPROCS
@@ -113,12 +122,15 @@ type Pool struct {
 	sys    *System
 	log    hclog.Logger
 	max    int
-	callID atomic.Uint64
+	conc   int // calls per worker
 	nextID atomic.Int64
 
-	mu       sync.Mutex
-	waiters  list.List // of *waiter, oldest first
-	idle     []*worker // most recently used last
+	mu      sync.Mutex
+	waiters list.List // of *waiter, oldest first
+	idle    []*worker // no call in flight; most recently used last
+	// open are the workers running calls that may take another (with
+	// Concurrency above 1 only).
+	open     []*worker
 	all      map[*worker]struct{}
 	starting int // spawns in flight, each holding a system slot
 	stopping int // workers shutting down, each still holding its slot
@@ -172,6 +184,7 @@ func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
 	}
 	p.aborted, p.abort = context.WithCancel(context.Background())
 	p.max = cfg.MaxWorkerCount
+	p.conc = max(cfg.Concurrency, 1)
 	if p.max < 0 || p.max > sys.Cap() {
 		p.max = sys.Cap()
 	}
@@ -200,6 +213,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxWorkerCount < -1 {
 		return c, fmt.Errorf("%w: handler %q: max worker count %d: want -1 (system cap) or more than 0",
 			shared.ErrInvalidArgument, c.Type, c.MaxWorkerCount)
+	}
+	if c.Concurrency < 0 {
+		return c, fmt.Errorf("%w: handler %q: concurrency %d: want 1 (one call per worker) or more",
+			shared.ErrInvalidArgument, c.Type, c.Concurrency)
 	}
 	if c.MinWorkers < 0 {
 		return c, fmt.Errorf("%w: handler %q: min_workers %d: want 0 (start workers for tasks only) or more",
@@ -251,6 +268,10 @@ func (c Config) withDefaults() (Config, error) {
 
 // Max is the most workers the pool runs at once.
 func (p *Pool) Max() int { return p.max }
+
+// Capacity is the most calls the pool runs at once: Max workers times
+// their concurrency.
+func (p *Pool) Capacity() int { return p.max * p.conc }
 
 // Call runs the pool's method with req on a worker and returns its JSON
 // result. onProgress, if not nil, receives the method's progress reports.
@@ -304,8 +325,15 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		return nil, ctx.Err()
 	}
 	p.mu.Unlock()
-	// Granted just as ctx ended: hand the worker back.
+	// Granted just as ctx ended: hand the worker back; the call it was
+	// handed for never ran.
 	if g := <-wt.ch; g.w != nil {
+		p.mu.Lock()
+		g.w.assigned--
+		if g.w.recycle && g.w.assigned < uint64(p.cfg.MaxTasksPerWorker) {
+			g.w.recycle, g.w.draining = false, false
+		}
+		p.mu.Unlock()
 		p.release(g.w)
 	}
 	return nil, ctx.Err()
@@ -323,6 +351,67 @@ func (p *Pool) grantLocked(g grant) bool {
 	return true
 }
 
+// assignLocked counts a call handed to w; a worker handed its
+// MaxTasksPerWorker-th call takes no more.
+func (p *Pool) assignLocked(w *worker) {
+	w.inflight++
+	w.assigned++
+	if p.cfg.MaxTasksPerWorker > 0 && w.assigned >= uint64(p.cfg.MaxTasksPerWorker) {
+		w.recycle, w.draining = true, true
+	}
+	p.setOpenLocked(w)
+}
+
+// setOpenLocked puts w in open, or takes it out, as it may take another
+// call while running some.
+func (p *Pool) setOpenLocked(w *worker) {
+	want := w.inflight > 0 && w.inflight < p.conc && !w.draining && !w.dead
+	if want == w.open {
+		return
+	}
+	w.open = want
+	if want {
+		p.open = append(p.open, w)
+		return
+	}
+	p.open = slices.DeleteFunc(p.open, func(x *worker) bool { return x == w })
+}
+
+// offerLocked hands w's free slots to the oldest waiters; a worker left
+// without a call goes idle.
+func (p *Pool) offerLocked(w *worker) {
+	for w.inflight < p.conc && !w.draining && p.waiters.Len() > 0 {
+		p.assignLocked(w)
+		p.grantLocked(grant{w: w})
+	}
+	if w.inflight == 0 && !w.draining {
+		p.idleLocked(w)
+	}
+	p.setOpenLocked(w)
+}
+
+// nextFreeLocked picks the worker for the next call: the open worker
+// running the most calls (calls are packed, so that other workers go idle
+// and may be reaped), else the most recently used idle one.
+func (p *Pool) nextFreeLocked() *worker {
+	var best *worker
+	for _, w := range p.open {
+		if best == nil || w.inflight > best.inflight {
+			best = w
+		}
+	}
+	if best != nil {
+		return best
+	}
+	if len(p.idle) == 0 {
+		return nil
+	}
+	w := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	w.idleGen++ // disarms its idle timer
+	return w
+}
+
 // slotsLocked is how many workers the pool has or is getting.
 func (p *Pool) slotsLocked() int {
 	return len(p.all) + p.starting + p.stopping + p.queued
@@ -331,13 +420,20 @@ func (p *Pool) slotsLocked() int {
 // pumpLocked matches waiters with idle workers and starts (or queues for)
 // as many new workers as the remaining waiters need, within the caps.
 func (p *Pool) pumpLocked() {
-	for p.waiters.Len() > 0 && len(p.idle) > 0 {
-		w := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		w.idleGen++ // disarms its idle timer
+	for p.waiters.Len() > 0 {
+		w := p.nextFreeLocked()
+		if w == nil {
+			break
+		}
+		p.assignLocked(w)
 		p.grantLocked(grant{w: w})
 	}
-	need := p.waiters.Len() - p.starting - p.queued
+	// Workers starting or queued for will take conc waiters each.
+	short := p.waiters.Len() - (p.starting+p.queued)*p.conc
+	need := short / p.conc
+	if short > 0 && short%p.conc != 0 {
+		need++
+	}
 	reclaim := false
 	for ; need > 0 && p.slotsLocked() < p.max; need-- {
 		if p.sys.tryAcquire(p) {
@@ -416,7 +512,7 @@ func (p *Pool) granted() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.queued--
-	if p.closed || p.waiters.Len() <= p.starting {
+	if p.closed || p.waiters.Len() <= p.starting*p.conc {
 		p.sys.release(p)
 		return
 	}
@@ -458,9 +554,7 @@ func (p *Pool) start() {
 		p.retireLocked(w)
 		return
 	}
-	if !p.grantLocked(grant{w: w}) {
-		p.idleLocked(w)
-	}
+	p.offerLocked(w)
 	p.pumpLocked()
 }
 
@@ -474,26 +568,26 @@ func startError(err error) *shared.TaskError {
 	return &shared.TaskError{Name: shared.ErrorNameWorkerStart, Message: "could not start a worker: " + err.Error()}
 }
 
-// release takes back a worker whose call ended normally.
+// release takes back a slot of a worker whose call ended normally.
 func (p *Pool) release(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.warmFailures = 0
+	w.inflight--
+	if p.closed || (p.waiters.Len() > 0 && p.sys.shouldYield(p)) {
+		w.draining = true
+	}
 	switch {
-	case p.closed:
-		p.retireLocked(w)
-	case p.cfg.MaxTasksPerWorker > 0 && w.calls.Load() >= uint64(p.cfg.MaxTasksPerWorker):
-		p.log.Debug("recycling worker", "worker", w.id, "pid", w.pid, "calls", w.calls.Load())
-		p.stats.recycled++
-		p.retireLocked(w)
-	case p.waiters.Len() > 0:
-		if p.sys.shouldYield(p) {
-			p.retireLocked(w)
-		} else {
-			p.grantLocked(grant{w: w})
+	case !w.draining:
+		p.offerLocked(w)
+	case w.inflight == 0:
+		if w.recycle {
+			p.log.Debug("recycling worker", "worker", w.id, "pid", w.pid, "calls", w.calls.Load())
+			p.stats.recycled++
 		}
+		p.retireLocked(w)
 	default:
-		p.idleLocked(w)
+		p.setOpenLocked(w)
 	}
 	p.pumpLocked()
 }
@@ -586,19 +680,27 @@ func (p *Pool) retireOneIdle() bool {
 // retireLocked stops a healthy worker in the background: shutdown method,
 // then exit. Its slot is freed once the process is gone.
 func (p *Pool) retireLocked(w *worker) {
+	w.draining = true
+	p.setOpenLocked(w)
 	delete(p.all, w)
 	p.stopping++
 	go p.stop(w)
 }
 
-// discard drops a worker that crashed or was killed.
+// discard drops a worker that crashed or was killed; each of its calls
+// calls it, the first frees its slot.
 func (p *Pool) discard(w *worker) {
 	w.kill()
 	w.wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.all, w)
-	p.sys.release(p)
+	w.inflight--
+	if !w.dead {
+		w.dead = true
+		p.setOpenLocked(w)
+		delete(p.all, w)
+		p.sys.release(p)
+	}
 	p.pumpLocked()
 	p.checkDrainedLocked()
 }
@@ -607,7 +709,7 @@ func (p *Pool) discard(w *worker) {
 func (p *Pool) stop(w *worker) {
 	if p.cfg.ShutdownMethod != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-		err := w.callMethod(ctx, p.cfg.ShutdownMethod, p.cfg.InitConfig, p.callID.Add(1))
+		err := w.callMethod(ctx, p.cfg.ShutdownMethod, p.cfg.InitConfig)
 		cancel()
 		if err != nil {
 			p.log.Warn("shutdown method failed", "worker", w.id, "pid", w.pid, "error", err)
@@ -670,15 +772,19 @@ func (p *Pool) Close(ctx context.Context) error {
 
 // Stats is a snapshot of a pool.
 type Stats struct {
-	Type     string        `json:"type"`
-	Max      int           `json:"maxWorkers"`
-	Min      int           `json:"minWorkers"`
-	Alive    int           `json:"alive"`
-	Busy     int           `json:"busy"`
-	Idle     int           `json:"idle"`
-	Starting int           `json:"starting"`
-	Waiting  int           `json:"waiting"`
-	Workers  []WorkerStats `json:"workers"`
+	Type string `json:"type"`
+	Max  int    `json:"maxWorkers"`
+	Min  int    `json:"minWorkers"`
+	// Concurrency is the calls each worker may run at once; Running the
+	// calls in flight.
+	Concurrency int           `json:"concurrency"`
+	Running     int           `json:"running"`
+	Alive       int           `json:"alive"`
+	Busy        int           `json:"busy"`
+	Idle        int           `json:"idle"`
+	Starting    int           `json:"starting"`
+	Waiting     int           `json:"waiting"`
+	Workers     []WorkerStats `json:"workers"`
 	// Calls counts finished calls; Crashes, Timeouts and Kills count the
 	// workers lost to each; Spawns counts workers started.
 	Calls         uint64 `json:"calls"`
@@ -699,18 +805,16 @@ type WorkerStats struct {
 	PID   int    `json:"pid"`
 	Busy  bool   `json:"busy"`
 	Calls uint64 `json:"calls"`
+	// Running is the calls in flight on it.
+	Running int `json:"running"`
 }
 
 // Stats returns a snapshot of the pool's workers and counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	idle := make(map[*worker]bool, len(p.idle))
-	for _, w := range p.idle {
-		idle[w] = true
-	}
 	s := Stats{
-		Type: p.cfg.Type, Max: p.max, Min: p.cfg.MinWorkers,
+		Type: p.cfg.Type, Max: p.max, Min: p.cfg.MinWorkers, Concurrency: p.conc,
 		Alive: len(p.all), Idle: len(p.idle), Busy: len(p.all) - len(p.idle),
 		Starting: p.starting, Waiting: p.waiters.Len(),
 		Calls: p.stats.calls, Crashes: p.stats.crashes, Timeouts: p.stats.timeouts,
@@ -718,7 +822,8 @@ func (p *Pool) Stats() Stats {
 		Recycled: p.stats.recycled, MemoryKills: p.stats.memoryKills,
 	}
 	for w := range p.all {
-		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: !idle[w], Calls: w.calls.Load()})
+		s.Running += w.inflight
+		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: w.inflight > 0, Calls: w.calls.Load(), Running: w.inflight})
 	}
 	return s
 }
