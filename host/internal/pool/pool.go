@@ -512,7 +512,8 @@ func (p *Pool) granted() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.queued--
-	if p.closed || p.waiters.Len() <= p.starting*p.conc {
+	warm := len(p.all)+p.starting < p.cfg.MinWorkers
+	if p.closed || (p.waiters.Len() <= p.starting*p.conc && !warm) {
 		p.sys.release(p)
 		return
 	}
