@@ -24,6 +24,13 @@ const (
 // go-plugin start without TLS.
 const targetColdStartOfRaw = 1.5
 
+// Targets from issue 12 for bulk with 8 tasks per worker: the rate, and
+// the rate against the River peer's when it ran in the same run.
+const (
+	targetBulkConcRate    = 20_000 // tasks/s
+	targetBulkConcOfRiver = 1.2
+)
+
 // Targets from issue 11 for the scenarios run on pgstore.
 const (
 	targetPgBulkOfRiver = 0.5 // of the River peer's jobs/s
@@ -62,6 +69,20 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 			Baseline: "raw.echo8.rate", BaselineName: "raw echo"},
 		{Key: "bulk.overlap.e2e", Scenario: "bulk", Name: bulkN + " created while processing: first create → last done", Unit: "tasks/s",
 			Target: atLeast(targetBulkRate), Baseline: "raw.echo8.rate", BaselineName: "raw echo", RatioTarget: atLeast(targetBulkOfEcho)},
+
+		{Key: "bulkc8.backlog.e2e", Scenario: "bulk, conc 8", Name: bulkN + " batch-created, then run, 8 tasks per worker × 8 workers", Unit: "tasks/s",
+			Target: atLeast(targetBulkConcRate), Baseline: riverPrefix + "bulk.backlog.e2e", BaselineName: "River",
+			RatioTarget: atLeast(targetBulkConcOfRiver), PeerBaseline: true},
+		{Key: "bulkc8.backlog.create", Scenario: "bulk, conc 8", Name: "backlog: batch create (POST /v1/tasks/batch)", Unit: "tasks/s",
+			Baseline: "raw.badger64.rate", BaselineName: "raw commits"},
+		{Key: "bulkc8.backlog.drain", Scenario: "bulk, conc 8", Name: "backlog: run (wake → last done), 8 per worker", Unit: "tasks/s",
+			Baseline: "bulk.backlog.drain", BaselineName: "1 per worker"},
+		{Key: "bulkc8.overlap.e2e", Scenario: "bulk, conc 8", Name: bulkN + " created while processing, 8 tasks per worker × 8 workers", Unit: "tasks/s",
+			Target: atLeast(targetBulkConcRate), Baseline: riverPrefix + "bulk.overlap.e2e", BaselineName: "River",
+			RatioTarget: atLeast(targetBulkConcOfRiver), PeerBaseline: true},
+		{Key: "io.c1.rate", Scenario: "io-bound", Name: "tasks sleeping 10 ms, 1 per worker × 8 workers", Unit: "tasks/s"},
+		{Key: "io.c32.rate", Scenario: "io-bound", Name: "same, 32 per worker × 8 workers", Unit: "tasks/s",
+			Baseline: "io.c1.rate", BaselineName: "1 per worker"},
 
 		{Key: "paced.start.p50", Scenario: "paced", Name: "create → handler start p50", Unit: "ms",
 			Target: atMost(targetStartP50), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},

@@ -28,6 +28,12 @@
 // one schema; pg-scale loads the scale scenario's tasks into pgstore and
 // times the same query pages; skipped likewise.
 //
+// The bulk-conc scenario runs the bulk scenario with 8 tasks per worker
+// (concurrency 8, 8 workers), against issue 12's 20,000 tasks/s and 1.2×
+// the River peer's rate when the river scenario ran in the same run;
+// io-conc runs tasks that sleep 10 ms with 32 tasks per worker against
+// one.
+//
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
 package main
@@ -73,6 +79,7 @@ type config struct {
 	badgerDur    time.Duration
 	spawns       int
 	bulkTasks    int
+	ioTasks      int
 	bulkBatch    int
 	overlapBatch int
 	pacedRate    int
@@ -89,12 +96,12 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "bulk-conc", "io-conc", "paced", "coldstart", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
 }
 
 func baselinesOf(s string) []string {
 	switch s {
-	case "bulk":
+	case "bulk", "bulk-conc":
 		return []string{"raw-echo", "raw-badger"}
 	case "paced", "create":
 		return []string{"raw-badger"}
@@ -139,14 +146,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		short: *short, runs: *runs, slowRuns: *runs, plugin: *plugin, jsonPath: *jsonPath, profileDir: *profile,
 		databaseURL: cmp.Or(*dbURL, os.Getenv("TASKHOST_TEST_DATABASE_URL"), defaultDatabaseURL),
 		echoDur:     2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
-		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100,
+		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100, ioTasks: 4000,
 		pacedRate: 200, pacedDur: 10 * time.Second, createDur: 3 * time.Second,
 		scaleTasks: 1_000_000, scalePending: 100_000, scaleBatch: *scaleBatch, scaleLoaders: *scaleLoaders, queryReps: 7,
 	}
 	if cfg.short {
 		cfg.slowRuns = 1
 		cfg.echoDur, cfg.badgerDur, cfg.spawns = 500*time.Millisecond, 500*time.Millisecond, 15
-		cfg.bulkTasks = 10_000
+		cfg.bulkTasks, cfg.ioTasks = 10_000, 2000
 		cfg.pacedDur, cfg.createDur = 3*time.Second, time.Second
 		cfg.scaleTasks, cfg.scalePending, cfg.queryReps = 100_000, 10_000, 5
 	}
@@ -278,6 +285,8 @@ func (b *bench) runAll(ctx context.Context) bool {
 	steps := map[string]func(context.Context) error{
 		"raw-echo": b.rawEchoBaseline, "raw-badger": b.rawBadgerBaseline, "raw-spawn": b.rawSpawnBaseline,
 		"bulk":      func(ctx context.Context) error { return b.bulk(ctx, b.badger()) },
+		"bulk-conc": b.bulkConc,
+		"io-conc":   b.ioBound,
 		"paced":     func(ctx context.Context) error { return b.paced(ctx, b.badger()) },
 		"coldstart": b.coldStart,
 		"create":    func(ctx context.Context) error { return b.createCall(ctx, b.badger()) },
