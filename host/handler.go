@@ -45,7 +45,7 @@ func newHandler(h *Host, typ, plugin, method string, fn StateChangeFunc, opts Ha
 	log := h.opts.Logger.Named("dispatch").With("task_type", typ)
 	return &handler{
 		h: h, typ: typ, plugin: plugin, method: method, opts: opts, pool: p, log: log,
-		capacity:  p.Max(),
+		capacity:  p.Capacity(),
 		wakeCh:    make(chan struct{}, 1),
 		stopCh:    make(chan struct{}),
 		done:      make(chan struct{}),
@@ -95,6 +95,8 @@ func (hd *handler) info() HandlerInfo {
 	return HandlerInfo{
 		Type: hd.typ, Plugin: hd.plugin, Args: hd.opts.Args, Script: hd.pool.Script(), Method: hd.method,
 		MaxWorkerCount:      hd.opts.MaxWorkerCount,
+		MinWorkers:          hd.opts.MinWorkers,
+		Concurrency:         max(hd.opts.Concurrency, 1),
 		IdleShutdownTimeout: hd.opts.IdleShutdownTimeout.Milliseconds(),
 		ExecutionTimeout:    hd.opts.ExecutionTimeout.Milliseconds(),
 		InitialiseMethod:    hd.opts.InitialiseMethod,

@@ -136,6 +136,8 @@ func (h *Host) RegisterHandler(ctx context.Context, typ, pluginPath, method stri
 		ShutdownMethod:      opts.ShutdownMethod,
 		InitConfig:          opts.Config,
 		MaxWorkerCount:      opts.MaxWorkerCount,
+		MinWorkers:          opts.MinWorkers,
+		Concurrency:         opts.Concurrency,
 		IdleShutdownTimeout: opts.IdleShutdownTimeout,
 		ExecutionTimeout:    opts.ExecutionTimeout,
 		SHA256:              opts.SHA256,

@@ -169,6 +169,21 @@ type HandlerOptions struct {
 	// MaxWorkerCount caps the handler's workers: 0 means 1, -1 the system
 	// cap.
 	MaxWorkerCount int
+	// Concurrency is how many tasks one worker process runs at once: 0
+	// and 1 mean one (twin's model). Above 1 the plugin must declare that
+	// it runs that many calls at once (sdk.Concurrency in a Go plugin),
+	// else RegisterHandler refuses the handler. MaxWorkerCount and
+	// MinWorkers count processes, so the handler runs up to
+	// MaxWorkerCount × Concurrency tasks; the system cap counts processes
+	// too (the README's Configuration says why).
+	Concurrency int
+	// MinWorkers keeps that many workers started (a warm pool): from
+	// registration on, and again after a worker crashes, is recycled,
+	// killed over its memory limit or reaped, so that a task after a
+	// quiet period does not wait for a cold start. Idle reaping never goes
+	// below it. 0 (the default) starts workers for tasks only. It may not
+	// exceed MaxWorkerCount (nor the system cap).
+	MinWorkers int
 	// IdleShutdownTimeout: 0 stops a worker as soon as it is idle,
 	// KeepForever keeps it, N stops it after N idle.
 	IdleShutdownTimeout time.Duration
@@ -196,8 +211,8 @@ type HandlerOptions struct {
 	// WorkDir is the workers' working directory, against which the plugin
 	// resolves relative paths in Config; empty means the host's.
 	WorkDir string
-	// MaxTasksPerWorker replaces a worker after that many tasks; 0 means
-	// never.
+	// MaxTasksPerWorker replaces a worker after that many tasks: it
+	// takes no more and stops once those have finished. 0 means never.
 	MaxTasksPerWorker int
 	// MemoryLimit, in bytes, kills a worker whose resident memory passes
 	// it while it runs a task (the attempt fails MemoryLimitExceeded); Go
@@ -205,9 +220,10 @@ type HandlerOptions struct {
 	MemoryLimit int64
 	// Env is the plugin's whole environment: the host's own variables
 	// (its secrets above all) never reach a plugin. Unless Env sets them,
-	// a plugin gets GOMAXPROCS=1 (a worker runs one task at a time; set it
-	// for a handler that parallelises within a task) and GOMEMLIMIT (see
-	// MemoryLimit).
+	// a plugin gets GOMAXPROCS=1 (a worker runs one task at a time, or
+	// waits on I/O for several with Concurrency; set it for a handler that
+	// parallelises within a task, or runs CPU-bound tasks concurrently) and
+	// GOMEMLIMIT (see MemoryLimit).
 	Env map[string]string
 	// DisableMTLS turns off the mutual TLS between the host and the
 	// handler's plugin processes (on by default; the README's Transport
@@ -269,6 +285,8 @@ type HandlerInfo struct {
 	Script              string    `json:"script,omitempty"`
 	Method              string    `json:"method"`
 	MaxWorkerCount      int       `json:"maxWorkerCount"`
+	MinWorkers          int       `json:"minWorkers"`
+	Concurrency         int       `json:"concurrency"`
 	IdleShutdownTimeout int64     `json:"idleShutdownTimeout"` // ms, -1 forever
 	ExecutionTimeout    int64     `json:"executionTimeout,omitempty"`
 	InitialiseMethod    string    `json:"initialiseMethod,omitempty"`

@@ -15,8 +15,9 @@
 //	func resize(ctx context.Context, t sdk.Task, p ResizePayload) (ResizeResult, error)
 //
 // The payload is decoded from the task's JSON into P, the result encoded to
-// JSON. The host runs each worker process one call at a time, so a method
-// may keep state between calls in its own variables.
+// JSON. A plugin runs one call at a time, so a method may keep state
+// between calls in its own variables, unless it declares otherwise (see
+// Concurrency).
 //
 // # Payloads
 //
@@ -56,6 +57,37 @@
 // before its first task, and a shutdown method, run before the worker
 // stops. Both receive the handler's config object as their payload and a
 // Task whose only set field is Type.
+//
+// # Concurrency
+//
+// A plugin whose methods may run concurrently (they mostly wait on I/O, and
+// are safe for concurrent use) declares how many calls one process runs at
+// once:
+//
+//	sdk.Serve(methods, sdk.Concurrency(64))
+//
+// A handler may then set its concurrency up to that number, and the host
+// sends that many calls to one process at once; [Serve] runs up to the
+// declared number together (more wait for a slot), each with its own
+// context, progress and logger. Initialise and shutdown still run alone,
+// before the first call and after the last. A plugin that declares nothing
+// runs one call at a time, and the host refuses a handler concurrency above
+// 1 for it. sdktest.WithServeOptions runs methods the same way in tests.
+//
+// An SDK in another language declares it and honours it as follows:
+//
+//  1. answer the Methods RPC with max_concurrency set to the number (0,
+//     the default, means 1);
+//  2. serve that many Invoke RPCs at once, each call with its own
+//     cancellation, and tag each progress event with its call's id;
+//  3. match Cancel to calls by id. The host numbers the calls on one
+//     process 1, 2, 3… with none skipped, initialise and shutdown included,
+//     but Invokes sent together may arrive in any order, and a Cancel may
+//     arrive before its Invoke: keep the lowest id not seen yet and the ids
+//     above it already seen; a Cancel for an id running cancels it and
+//     answers found; for an id seen and finished answers not found; for any
+//     other id is kept, answers found, and the Invoke with that id, when it
+//     comes, starts cancelled.
 //
 // # Transport security
 //

@@ -206,10 +206,35 @@ func shortStack(stack []byte, frames int) string {
 // smaller limits to payloads and results.
 const maxMessage = 1 << 30
 
+// ServeOption changes how [Serve] runs the plugin.
+type ServeOption func(*serveOptions)
+
+type serveOptions struct {
+	concurrency int
+}
+
+func newServeOptions(opts []ServeOption) serveOptions {
+	o := serveOptions{concurrency: 1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// Concurrency declares that the plugin's methods may run concurrently, up
+// to n calls at once in one process, and makes the plugin run them so: a
+// handler may then set its concurrency up to n (the host refuses more, and
+// refuses any above 1 for a plugin that does not declare it). The methods
+// must then be safe for concurrent use; initialise and shutdown still run
+// alone, before the first call and after the last. n below 1 means 1.
+func Concurrency(n int) ServeOption {
+	return func(o *serveOptions) { o.concurrency = max(n, 1) }
+}
+
 // Serve runs the plugin: it speaks the taskhost handshake on stdio and
 // serves methods until the host stops it. Call it from main; it does not
 // return in a plugin started by the host.
-func Serve(methods Methods) {
+func Serve(methods Methods, opts ...ServeOption) {
 	// The logger is made before go-plugin swaps os.Stderr, so its lines go
 	// to the process's real stderr, which the host parses as hclog JSON
 	// lines, keeping their keys in order.
@@ -227,7 +252,7 @@ func Serve(methods Methods) {
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  shared.Handshake(),
-		VersionedPlugins: shared.VersionedPlugins(NewWorker(methods, logger)),
+		VersionedPlugins: shared.VersionedPlugins(NewWorker(methods, logger, opts...)),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			// Payloads are bounded by the host, not by gRPC's 4 MiB default.
 			return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))...)

@@ -18,43 +18,67 @@ import (
 type worker struct {
 	methods Methods
 	logger  hclog.Logger
+	// slots holds one token per call that may run at once (the declared
+	// concurrency, 1 by default): the host never sends more, and a plugin
+	// keeps the promise of one call at a time unless it declared more.
+	slots       chan struct{}
+	concurrency int
 
 	mu      sync.Mutex
 	running map[uint64]context.CancelFunc
-	// Call ids only grow. A Cancel can overtake its Invoke: a cancel for
-	// an id above every id seen so far is kept until that call starts.
-	maxID    uint64
+	// The host numbers a worker's calls 1, 2, 3… with none skipped, but
+	// Invokes in flight together may arrive in any order, and a Cancel
+	// may overtake its Invoke. next is the lowest id not seen yet, seen
+	// the ids above it already seen: an id below next or in seen has
+	// started (a Cancel for it, not running, came too late), any other is
+	// still to come, and a Cancel for it is kept in early until it starts.
+	next     uint64
+	seen     map[uint64]struct{}
 	early    map[uint64]struct{}
 	watchers map[chan shared.ProgressEvent]chan struct{} // event channel → closed when the watch ends
 }
 
-// NewWorker returns the [shared.Worker] that [Serve] serves. Tests and
-// custom servers use it; plugins call Serve. A nil logger discards.
-func NewWorker(methods Methods, logger hclog.Logger) shared.Worker {
+// maxSeen bounds seen: a host that skips ids (older hosts numbered calls
+// per handler, one at a time) would grow it forever. Past it, every id up
+// to the highest seen counts as seen, the rule of those hosts.
+const maxSeen = 4096
+
+// NewWorker returns the [shared.Worker] that [Serve] serves, with the
+// same options. Tests and custom servers use it; plugins call Serve. A nil
+// logger discards.
+func NewWorker(methods Methods, logger hclog.Logger, opts ...ServeOption) shared.Worker {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
+	o := newServeOptions(opts)
 	return &worker{
-		methods:  methods,
-		logger:   logger,
-		running:  make(map[uint64]context.CancelFunc),
-		early:    make(map[uint64]struct{}),
-		watchers: make(map[chan shared.ProgressEvent]chan struct{}),
+		methods:     methods,
+		logger:      logger,
+		slots:       make(chan struct{}, o.concurrency),
+		concurrency: o.concurrency,
+		running:     make(map[uint64]context.CancelFunc),
+		next:        1,
+		seen:        make(map[uint64]struct{}),
+		early:       make(map[uint64]struct{}),
+		watchers:    make(map[chan shared.ProgressEvent]chan struct{}),
 	}
 }
 
-func (w *worker) Methods(context.Context) ([]string, error) {
+func (w *worker) Describe(context.Context) (shared.PluginInfo, error) {
 	names := make([]string, 0, len(w.methods))
 	for name := range w.methods {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return names, nil
+	return shared.PluginInfo{Methods: names, MaxConcurrency: w.concurrency}, nil
 }
 
 func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, error) {
 	m, ok := w.methods[call.Method]
 	if !ok {
+		w.mu.Lock()
+		w.markSeenLocked(call.ID)
+		w.mu.Unlock()
 		return shared.Outcome{Error: &shared.TaskError{
 			Name:      shared.ErrorNameMethodNotFound,
 			Message:   fmt.Sprintf("plugin exports no method %q", call.Method),
@@ -71,7 +95,7 @@ func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, 
 	defer cancel()
 	w.mu.Lock()
 	w.running[call.ID] = cancel
-	w.maxID = max(w.maxID, call.ID)
+	w.markSeenLocked(call.ID)
 	if _, ok := w.early[call.ID]; ok {
 		delete(w.early, call.ID)
 		cancel()
@@ -82,6 +106,11 @@ func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, 
 		delete(w.running, call.ID)
 		w.mu.Unlock()
 	}()
+
+	if !w.takeSlot(ctx) {
+		return shared.Outcome{Error: toTaskError(fmt.Errorf("method %q: %w before it started", call.Method, context.Cause(ctx)))}, nil
+	}
+	defer func() { <-w.slots }()
 
 	logger := w.logger
 	if call.Task.ID != "" {
@@ -98,6 +127,62 @@ func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, 
 	return out, nil
 }
 
+// takeSlot waits for one of the calls that may run at once, or until ctx
+// is done; a free slot is taken even then, so that a method cancelled
+// before it started still sees its call, as without a limit.
+func (w *worker) takeSlot(ctx context.Context) bool {
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// markSeenLocked records that call id has arrived.
+func (w *worker) markSeenLocked(id uint64) {
+	switch {
+	case id < w.next:
+		return
+	case id > w.next:
+		w.seen[id] = struct{}{}
+		if len(w.seen) > maxSeen {
+			for s := range w.seen {
+				w.next = max(w.next, s+1)
+			}
+			clear(w.seen)
+			for e := range w.early {
+				if e < w.next {
+					delete(w.early, e)
+				}
+			}
+		}
+		return
+	}
+	w.next++
+	for {
+		if _, ok := w.seen[w.next]; !ok {
+			return
+		}
+		delete(w.seen, w.next)
+		w.next++
+	}
+}
+
+// seenLocked reports whether call id has arrived.
+func (w *worker) seenLocked(id uint64) bool {
+	if id < w.next {
+		return true
+	}
+	_, ok := w.seen[id]
+	return ok
+}
+
 // run calls the method, turning a panic into an error.
 func (w *worker) run(ctx context.Context, m Method, call shared.Call) (result json.RawMessage, err error) {
 	defer func() {
@@ -111,7 +196,7 @@ func (w *worker) run(ctx context.Context, m Method, call shared.Call) (result js
 func (w *worker) Cancel(_ context.Context, callID uint64) (bool, error) {
 	w.mu.Lock()
 	cancel, ok := w.running[callID]
-	if !ok && callID > w.maxID {
+	if !ok && !w.seenLocked(callID) {
 		w.early[callID] = struct{}{} // its Invoke has not arrived yet
 		ok = true
 	}

@@ -21,13 +21,13 @@ type GRPCClient struct {
 
 var _ Worker = (*GRPCClient)(nil)
 
-// Methods implements [Worker].
-func (c *GRPCClient) Methods(ctx context.Context) ([]string, error) {
+// Describe implements [Worker].
+func (c *GRPCClient) Describe(ctx context.Context) (PluginInfo, error) {
 	resp, err := c.client.Methods(ctx, &proto.MethodsRequest{})
 	if err != nil {
-		return nil, c.translate(err)
+		return PluginInfo{}, c.translate(err)
 	}
-	return resp.GetNames(), nil
+	return PluginInfo{Methods: resp.GetNames(), MaxConcurrency: int(resp.GetMaxConcurrency())}, nil
 }
 
 // Invoke implements [Worker].

@@ -18,11 +18,11 @@ var _ proto.WorkerServer = (*GRPCServer)(nil)
 
 // Methods implements proto.WorkerServer.
 func (s *GRPCServer) Methods(ctx context.Context, _ *proto.MethodsRequest) (*proto.MethodsResponse, error) {
-	names, err := s.Impl.Methods(ctx)
+	info, err := s.Impl.Describe(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &proto.MethodsResponse{Names: names}, nil
+	return &proto.MethodsResponse{Names: info.Methods, MaxConcurrency: uint32(max(info.MaxConcurrency, 0))}, nil
 }
 
 // Invoke implements proto.WorkerServer.

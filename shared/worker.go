@@ -10,8 +10,8 @@ import (
 // gRPC Worker service. The SDK implements it inside the plugin; the host
 // gets it from go-plugin's Dispense.
 type Worker interface {
-	// Methods lists the names the plugin exports.
-	Methods(ctx context.Context) ([]string, error)
+	// Describe says what the plugin exports and declares about itself.
+	Describe(ctx context.Context) (PluginInfo, error)
 	// Invoke runs one method. A method's own failure is in Outcome.Error;
 	// the error return is for transport failures (ErrWorkerExited when the
 	// process died).
@@ -24,10 +24,19 @@ type Worker interface {
 	WatchProgress(ctx context.Context, fn func(ProgressEvent)) error
 }
 
+// PluginInfo is what a plugin says about itself when asked.
+type PluginInfo struct {
+	// Methods lists the names the plugin exports.
+	Methods []string
+	// MaxConcurrency is how many calls one process of the plugin runs at
+	// once; 0 and 1 both mean one at a time.
+	MaxConcurrency int
+}
+
 // Call is one method invocation.
 type Call struct {
 	// ID identifies the call to Cancel and in progress events; the host
-	// keeps it unique per worker.
+	// numbers the calls on each worker 1, 2, 3… with none skipped.
 	ID      uint64
 	Method  string
 	Payload json.RawMessage

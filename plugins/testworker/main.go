@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,6 +32,8 @@ type Config struct {
 
 type sleepPayload struct {
 	MS int `json:"ms"`
+	// Stubborn makes sleep ignore its context.
+	Stubborn bool `json:"stubborn,omitempty"`
 }
 
 type failPayload struct {
@@ -65,6 +68,58 @@ type spanPayload struct {
 
 type none struct{}
 
+type meetPayload struct {
+	// Key names the meeting; N is how many calls it waits for.
+	Key string `json:"key"`
+	N   int    `json:"n"`
+}
+
+// meetResult says which process the call ran in and the most calls that
+// process ever ran at once.
+type meetResult struct {
+	PID       int   `json:"pid"`
+	MaxActive int64 `json:"maxActive"`
+}
+
+// meetings lets calls in one process wait for each other: a call to meet
+// returns once N calls of its key have arrived, which they can only do
+// if the process runs them at once.
+type meetings struct {
+	mu        sync.Mutex
+	arrived   map[string]int
+	all       map[string]chan struct{}
+	active    atomic.Int64
+	maxActive atomic.Int64
+}
+
+func (m *meetings) meet(ctx context.Context, _ sdk.Task, p meetPayload) (meetResult, error) {
+	n := m.active.Add(1)
+	defer m.active.Add(-1)
+	for {
+		old := m.maxActive.Load()
+		if n <= old || m.maxActive.CompareAndSwap(old, n) {
+			break
+		}
+	}
+	m.mu.Lock()
+	ch, ok := m.all[p.Key]
+	if !ok {
+		ch = make(chan struct{})
+		m.all[p.Key] = ch
+	}
+	m.arrived[p.Key]++
+	if m.arrived[p.Key] == p.N {
+		close(ch)
+	}
+	m.mu.Unlock()
+	select {
+	case <-ch:
+		return meetResult{PID: os.Getpid(), MaxActive: m.maxActive.Load()}, nil
+	case <-ctx.Done():
+		return meetResult{}, ctx.Err()
+	}
+}
+
 // Variables by which a test makes the worker misbehave on the transport:
 // plainEnv serves without TLS whatever the host asks; foreignCertEnv and
 // foreignKeyEnv replace the certificate and key the host issued.
@@ -72,6 +127,9 @@ const (
 	plainEnv       = "TESTWORKER_PLAIN"
 	foreignCertEnv = "TESTWORKER_FOREIGN_CERT"
 	foreignKeyEnv  = "TESTWORKER_FOREIGN_KEY"
+	// concurrencyEnv, if set, is the concurrency the worker declares to
+	// the host (sdk.Concurrency); without it, it declares none.
+	concurrencyEnv = "TESTWORKER_CONCURRENCY"
 )
 
 func main() {
@@ -92,6 +150,16 @@ func main() {
 		os.Setenv("TASKHOST_PLUGIN_KEY", os.Getenv(foreignKeyEnv))
 	}
 	var counter atomic.Int64
+	var opts []sdk.ServeOption
+	if v := os.Getenv(concurrencyEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testworker: %s=%q: %v\n", concurrencyEnv, v, err)
+			os.Exit(2)
+		}
+		opts = append(opts, sdk.Concurrency(n))
+	}
+	m := &meetings{arrived: map[string]int{}, all: map[string]chan struct{}{}}
 	// go-plugin forwards os.Stderr over gRPC once serving; the process's
 	// own stderr is where a host looks for why a worker died.
 	rawStderr, rawStdout := os.Stderr, os.Stdout
@@ -114,6 +182,10 @@ func main() {
 			return p, nil
 		}),
 		"sleep": sdk.Func(func(ctx context.Context, _ sdk.Task, p sleepPayload) (sleepPayload, error) {
+			if p.Stubborn {
+				time.Sleep(time.Duration(p.MS) * time.Millisecond)
+				return p, nil
+			}
 			select {
 			case <-time.After(time.Duration(p.MS) * time.Millisecond):
 				return p, nil
@@ -292,7 +364,8 @@ func main() {
 		"task": sdk.Func(func(_ context.Context, t sdk.Task, _ none) (sdk.Task, error) {
 			return t, nil
 		}),
-	})
+		"meet": sdk.Func(m.meet),
+	}, opts...)
 }
 
 func record(path, what string) error {

@@ -46,6 +46,14 @@ type Option func(*options)
 
 type options struct {
 	logger hclog.Logger
+	serve  []sdk.ServeOption
+}
+
+// WithServeOptions runs the methods with the options a plugin passes to
+// [sdk.Serve], such as [sdk.Concurrency]: without it, calls made at once
+// run one at a time, as in a plugin that declares nothing.
+func WithServeOptions(opts ...sdk.ServeOption) Option {
+	return func(o *options) { o.serve = append(o.serve, opts...) }
 }
 
 // WithLogger makes l the methods' logger, the one [sdk.Logger] returns in
@@ -74,7 +82,7 @@ func Start(t testing.TB, methods sdk.Methods, opts ...Option) *Plugin {
 		o.logger = envLogger(t)
 	}
 
-	wp := &shared.WorkerPlugin{Impl: sdk.NewWorker(methods, o.logger)}
+	wp := &shared.WorkerPlugin{Impl: sdk.NewWorker(methods, o.logger, o.serve...)}
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
 	if err := wp.GRPCServer(nil, srv); err != nil {
@@ -167,7 +175,14 @@ func (w *testLogWriter) Write(b []byte) (int, error) {
 
 // Methods lists the exported method names, sorted.
 func (p *Plugin) Methods(ctx context.Context) ([]string, error) {
-	return p.worker.Methods(ctx)
+	info, err := p.worker.Describe(ctx)
+	return info.Methods, err
+}
+
+// Describe is what the plugin tells the host about itself: its methods
+// and the concurrency it declares.
+func (p *Plugin) Describe(ctx context.Context) (shared.PluginInfo, error) {
+	return p.worker.Describe(ctx)
 }
 
 // Call runs method with payload encoded as JSON (a json.RawMessage is

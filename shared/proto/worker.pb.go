@@ -1,8 +1,9 @@
 // The wire contract between the taskhost host and a handler plugin.
 //
-// One worker process runs one method call at a time, but every message
-// carries a call id so that cancellation and progress can never be confused
-// between calls. The hot path (Invoke) is a plain unary call; cancellation
+// A worker process runs one method call at a time, or up to the number of
+// calls its plugin declares in MethodsResponse.max_concurrency when its
+// handler asks for more; every message carries a call id so that
+// cancellation and progress can never be confused between calls. The hot path (Invoke) is a plain unary call; cancellation
 // and progress travel on their own RPCs so that Invoke stays as cheap as a
 // go-plugin echo.
 
@@ -66,10 +67,16 @@ func (*MethodsRequest) Descriptor() ([]byte, []int) {
 }
 
 type MethodsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Names         []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Names []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	// How many calls one process of this plugin runs at once: the host
+	// refuses a handler whose concurrency is above it. 0 (a plugin that
+	// does not set it) means 1: one call at a time. A plugin that declares
+	// N > 1 serves up to N Invokes at once and matches each Cancel and
+	// progress event to its call by id.
+	MaxConcurrency uint32 `protobuf:"varint,2,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *MethodsResponse) Reset() {
@@ -107,6 +114,13 @@ func (x *MethodsResponse) GetNames() []string {
 		return x.Names
 	}
 	return nil
+}
+
+func (x *MethodsResponse) GetMaxConcurrency() uint32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
 }
 
 // TaskInfo is the task metadata a method sees as sdk.Task.
@@ -197,8 +211,10 @@ func (x *TaskInfo) GetContextIds() map[string]string {
 
 type InvokeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Call ids grow with every call on a worker, so that a Cancel that
-	// overtakes its Invoke can still be matched.
+	// The host numbers the calls on one worker 1, 2, 3… with none skipped
+	// (initialise and shutdown included), so that a Cancel that overtakes
+	// its Invoke can still be matched, even when several Invokes are in
+	// flight and arrive out of order.
 	CallId uint64 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
 	// JSON; empty means null.
@@ -591,9 +607,10 @@ var File_worker_proto protoreflect.FileDescriptor
 const file_worker_proto_rawDesc = "" +
 	"\n" +
 	"\fworker.proto\x12\x12taskhost.worker.v1\"\x10\n" +
-	"\x0eMethodsRequest\"'\n" +
+	"\x0eMethodsRequest\"P\n" +
 	"\x0fMethodsResponse\x12\x14\n" +
-	"\x05names\x18\x01 \x03(\tR\x05names\"\xbb\x02\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\x12'\n" +
+	"\x0fmax_concurrency\x18\x02 \x01(\rR\x0emaxConcurrency\"\xbb\x02\n" +
 	"\bTaskInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +

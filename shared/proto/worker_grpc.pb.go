@@ -1,8 +1,9 @@
 // The wire contract between the taskhost host and a handler plugin.
 //
-// One worker process runs one method call at a time, but every message
-// carries a call id so that cancellation and progress can never be confused
-// between calls. The hot path (Invoke) is a plain unary call; cancellation
+// A worker process runs one method call at a time, or up to the number of
+// calls its plugin declares in MethodsResponse.max_concurrency when its
+// handler asks for more; every message carries a call id so that
+// cancellation and progress can never be confused between calls. The hot path (Invoke) is a plain unary call; cancellation
 // and progress travel on their own RPCs so that Invoke stays as cheap as a
 // go-plugin echo.
 
@@ -37,7 +38,8 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type WorkerClient interface {
-	// Methods lists the method names the plugin exports.
+	// Methods lists the method names the plugin exports and what else it
+	// declares about itself. The host calls it when it registers a handler.
 	Methods(ctx context.Context, in *MethodsRequest, opts ...grpc.CallOption) (*MethodsResponse, error)
 	// Invoke runs one method and returns when it has finished.
 	Invoke(ctx context.Context, in *InvokeRequest, opts ...grpc.CallOption) (*InvokeResponse, error)
@@ -109,7 +111,8 @@ type Worker_WatchProgressClient = grpc.ServerStreamingClient[ProgressEvent]
 // All implementations must embed UnimplementedWorkerServer
 // for forward compatibility.
 type WorkerServer interface {
-	// Methods lists the method names the plugin exports.
+	// Methods lists the method names the plugin exports and what else it
+	// declares about itself. The host calls it when it registers a handler.
 	Methods(context.Context, *MethodsRequest) (*MethodsResponse, error)
 	// Invoke runs one method and returns when it has finished.
 	Invoke(context.Context, *InvokeRequest) (*InvokeResponse, error)

@@ -21,13 +21,51 @@ func echoTasks(n int) []host.NewTask {
 	return tasks
 }
 
+// bulkVariant is how the bulk scenarios' handler runs its tasks, and
+// where their figures go.
+type bulkVariant struct {
+	// key starts the figure keys: "bulk." for one task per worker.
+	key string
+	// concurrency is the tasks one worker runs at once; 0 means one.
+	concurrency int
+}
+
+// oneTaskPerWorker is the bulk scenario's variant; concurrency8 the
+// bulk-conc scenario's.
+var (
+	oneTaskPerWorker = bulkVariant{key: "bulk."}
+	concurrency8     = bulkVariant{key: "bulkc8.", concurrency: 8}
+)
+
+// handler sets up a host's handler for the variant. A handler with
+// concurrency keeps all its workers started (min_workers): tasks are
+// packed onto the busiest worker, so a warm-up by tasks would start only
+// as many as the warm-up tasks fill.
+func (v bulkVariant) handler(hc hostConfig) hostConfig {
+	hc.Handler = true
+	hc.Concurrency = v.concurrency
+	if v.concurrency > 1 {
+		hc.MinWorkers = workers
+	}
+	return hc
+}
+
 // bulk runs both bulk variants cfg.slowRuns times on the backend.
 func (b *bench) bulk(ctx context.Context, be *backend) error {
+	return b.bulkOf(ctx, be, oneTaskPerWorker)
+}
+
+// bulkConc runs both bulk variants with 8 tasks per worker on Badger.
+func (b *bench) bulkConc(ctx context.Context) error {
+	return b.bulkOf(ctx, b.badger(), concurrency8)
+}
+
+func (b *bench) bulkOf(ctx context.Context, be *backend, v bulkVariant) error {
 	for run := range b.cfg.slowRuns {
-		if err := b.bulkBacklog(ctx, be); err != nil {
+		if err := b.bulkBacklog(ctx, be, v); err != nil {
 			return fmt.Errorf("backlog run %d: %w", run+1, err)
 		}
-		if err := b.bulkOverlap(ctx, be); err != nil {
+		if err := b.bulkOverlap(ctx, be, v); err != nil {
 			return fmt.Errorf("create-while-processing run %d: %w", run+1, err)
 		}
 	}
@@ -48,13 +86,13 @@ func (b *bench) bulk(ctx context.Context, be *backend) error {
 // host listening (pgstore: store.WorkNotifier), a warm engine would be
 // woken by each batch; so the engine that runs them starts only once the
 // backlog is in, and its workers start cold: "drain" runs from its Start.
-func (b *bench) bulkBacklog(ctx context.Context, be *backend) error {
+func (b *bench) bulkBacklog(ctx context.Context, be *backend, v bulkVariant) error {
 	st, closeStore, err := be.open(ctx)
 	if err != nil {
 		return fmt.Errorf("open the %s store: %w", be.name, err)
 	}
 	_, notifies := st.(store.WorkNotifier)
-	hc := hostConfig{Handler: true, NoAPI: true, Backend: be, Store: st, NoStart: notifies}
+	hc := v.handler(hostConfig{NoAPI: true, Backend: be, Store: st, NoStart: notifies})
 	if !notifies {
 		hc.TaskInterval = time.Hour
 	}
@@ -106,17 +144,17 @@ func (b *bench) bulkBacklog(ctx context.Context, be *backend) error {
 	}
 	end := tr.lastDone()
 	b.logf("  backlog drain: on average %s", <-occ)
-	b.res.add(be.key("bulk.backlog.e2e"), float64(want)/end.Sub(start).Seconds())
-	b.res.add(be.key("bulk.backlog.create"), float64(n)/created.Sub(start).Seconds())
-	b.res.add(be.key("bulk.backlog.drain"), float64(want)/end.Sub(created).Seconds())
+	b.res.add(be.key(v.key+"backlog.e2e"), float64(want)/end.Sub(start).Seconds())
+	b.res.add(be.key(v.key+"backlog.create"), float64(n)/created.Sub(start).Seconds())
+	b.res.add(be.key(v.key+"backlog.drain"), float64(want)/end.Sub(created).Seconds())
 	b.logf("  backlog: %d tasks created in %v, all finished %v later", n, created.Sub(start).Round(time.Millisecond), end.Sub(created).Round(time.Millisecond))
 	return nil
 }
 
 // bulkOverlap creates cfg.bulkTasks echo tasks in batches of
 // cfg.overlapBatch from one goroutine while the warm host runs them.
-func (b *bench) bulkOverlap(ctx context.Context, be *backend) error {
-	bh, err := b.newHost(ctx, hostConfig{Handler: true, Backend: be})
+func (b *bench) bulkOverlap(ctx context.Context, be *backend, v bulkVariant) error {
+	bh, err := b.newHost(ctx, v.handler(hostConfig{Backend: be}))
 	if err != nil {
 		return err
 	}
@@ -139,7 +177,7 @@ func (b *bench) bulkOverlap(ctx context.Context, be *backend) error {
 		return err
 	}
 	end := tr.lastDone()
-	b.res.add(be.key("bulk.overlap.e2e"), float64(n)/end.Sub(start).Seconds())
+	b.res.add(be.key(v.key+"overlap.e2e"), float64(n)/end.Sub(start).Seconds())
 	b.logf("  create-while-processing: %d tasks created in %v (%d finished by then), all finished %v after the first create",
 		n, created.Sub(start).Round(time.Millisecond), doneByThen, end.Sub(start).Round(time.Millisecond))
 	return nil
@@ -161,7 +199,7 @@ func sampleOccupancy(bh *benchHost, done <-chan struct{}) <-chan string {
 				if n == 0 {
 					n = 1
 				}
-				out <- fmt.Sprintf("%.1f tasks in flight and %.1f of %d workers in a call (%d samples)",
+				out <- fmt.Sprintf("%.1f tasks in flight and %.1f of %d workers running some (%d samples)",
 					float64(running)/float64(n), float64(busy)/float64(n), workers, n)
 				return
 			case <-tick.C:

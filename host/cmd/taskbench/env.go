@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,12 @@ type hostConfig struct {
 	// echoType): the testworker's echo method, 8 workers kept forever.
 	Handler     bool
 	HandlerType string
+	// Method is the handler's method, "echo" when empty.
+	Method string
+	// Concurrency is the handler's tasks per worker (the testworker
+	// declares as many); MinWorkers its warm workers.
+	Concurrency int
+	MinWorkers  int
 	// TaskInterval is the host's safety-net poll; 0 means the backend's.
 	TaskInterval time.Duration
 	// Backend opens the host's fresh store, closed and discarded with the
@@ -148,9 +156,14 @@ func (b *bench) newHost(ctx context.Context, hc hostConfig) (bh *benchHost, err 
 		if typ == "" {
 			typ = echoType
 		}
-		err = bh.h.RegisterHandler(ctx, typ, b.plugin, "echo", bh.onStateChange, host.HandlerOptions{
+		opts := host.HandlerOptions{
 			MaxWorkerCount: workers, IdleShutdownTimeout: host.KeepForever,
-		})
+			Concurrency: hc.Concurrency, MinWorkers: hc.MinWorkers,
+		}
+		if hc.Concurrency > 1 {
+			opts.Env = map[string]string{"TESTWORKER_CONCURRENCY": strconv.Itoa(hc.Concurrency)}
+		}
+		err = bh.h.RegisterHandler(ctx, typ, b.plugin, cmp.Or(hc.Method, "echo"), bh.onStateChange, opts)
 		if err != nil {
 			return nil, err
 		}

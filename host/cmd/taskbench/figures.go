@@ -17,12 +17,20 @@ const (
 	targetCreateP50     = 1    // ms, durable POST /v1/tasks
 	targetQueryP50      = 5    // ms, a page of 100 at 1M tasks
 	targetRSS           = 300  // MB
+	targetAnonRSS       = 200  // MB, anonymous only (issue 12): file-backed pages are reported apart
 	targetFirstDispatch = 1000 // ms from Start with 100k pending
 )
 
 // Target from issue 12: a worker start with mutual TLS against a raw
 // go-plugin start without TLS.
 const targetColdStartOfRaw = 1.5
+
+// Targets from issue 12 for bulk with 8 tasks per worker: the rate, and
+// the rate against the River peer's when it ran in the same run.
+const (
+	targetBulkConcRate    = 20_000 // tasks/s
+	targetBulkConcOfRiver = 1.2
+)
 
 // Targets from issue 11 for the scenarios run on pgstore.
 const (
@@ -62,6 +70,20 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 			Baseline: "raw.echo8.rate", BaselineName: "raw echo"},
 		{Key: "bulk.overlap.e2e", Scenario: "bulk", Name: bulkN + " created while processing: first create → last done", Unit: "tasks/s",
 			Target: atLeast(targetBulkRate), Baseline: "raw.echo8.rate", BaselineName: "raw echo", RatioTarget: atLeast(targetBulkOfEcho)},
+
+		{Key: "bulkc8.backlog.e2e", Scenario: "bulk, conc 8", Name: bulkN + " batch-created, then run, 8 tasks per worker × 8 workers", Unit: "tasks/s",
+			Target: atLeast(targetBulkConcRate), Baseline: riverPrefix + "bulk.backlog.e2e", BaselineName: "River",
+			RatioTarget: atLeast(targetBulkConcOfRiver), PeerBaseline: true},
+		{Key: "bulkc8.backlog.create", Scenario: "bulk, conc 8", Name: "backlog: batch create (POST /v1/tasks/batch)", Unit: "tasks/s",
+			Baseline: "raw.badger64.rate", BaselineName: "raw commits"},
+		{Key: "bulkc8.backlog.drain", Scenario: "bulk, conc 8", Name: "backlog: run (wake → last done), 8 per worker", Unit: "tasks/s",
+			Baseline: "bulk.backlog.drain", BaselineName: "1 per worker"},
+		{Key: "bulkc8.overlap.e2e", Scenario: "bulk, conc 8", Name: bulkN + " created while processing, 8 tasks per worker × 8 workers", Unit: "tasks/s",
+			Target: atLeast(targetBulkConcRate), Baseline: riverPrefix + "bulk.overlap.e2e", BaselineName: "River",
+			RatioTarget: atLeast(targetBulkConcOfRiver), PeerBaseline: true},
+		{Key: "io.c1.rate", Scenario: "io-bound", Name: "tasks sleeping 10 ms, 1 per worker × 8 workers", Unit: "tasks/s"},
+		{Key: "io.c32.rate", Scenario: "io-bound", Name: "same, 32 per worker × 8 workers", Unit: "tasks/s",
+			Baseline: "io.c1.rate", BaselineName: "1 per worker"},
 
 		{Key: "paced.start.p50", Scenario: "paced", Name: "create → handler start p50", Unit: "ms",
 			Target: atMost(targetStartP50), Baseline: "raw.badger1.p50", BaselineName: "raw commit"},
@@ -133,10 +155,14 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 			Target: atMost(targetQueryP50)},
 		{Key: "scale.query.median", Scenario: "scale", Name: "query page of 100 p50, median of all 64", Unit: "ms",
 			Target: atMost(targetQueryP50)},
+		{Key: "scale.rss.load.peak.anon", Scenario: "scale", Name: "anonymous RSS while loading, highest (sampled every 250 ms)", Unit: "MB"},
 		{Key: "scale.rss.load", Scenario: "scale", Name: "process RSS after load (after GC)", Unit: "MB", Target: atMost(targetRSS)},
+		{Key: "scale.rss.load.anon", Scenario: "scale", Name: "  of which anonymous (Go heap incl. Badger's memtables)", Unit: "MB", Target: atMost(targetAnonRSS)},
+		{Key: "scale.rss.load.file", Scenario: "scale", Name: "  of which file-backed (Badger's mapped files)", Unit: "MB"},
 		{Key: "scale.rss.query", Scenario: "scale", Name: "process RSS after queries (after GC)", Unit: "MB", Target: atMost(targetRSS)},
-		{Key: "scale.rss.query.anon", Scenario: "scale", Name: "  of which anonymous (heap, memtables)", Unit: "MB"},
-		{Key: "scale.rss.query.file", Scenario: "scale", Name: "  of which file-backed (Badger's mapped tables)", Unit: "MB"},
+		{Key: "scale.rss.query.anon", Scenario: "scale", Name: "  of which anonymous (Go heap incl. Badger's memtables)", Unit: "MB", Target: atMost(targetAnonRSS)},
+		{Key: "scale.rss.query.file", Scenario: "scale", Name: "  of which file-backed (Badger's mapped files)", Unit: "MB"},
+		{Key: "scale.heap.query", Scenario: "scale", Name: "Go heap live after queries", Unit: "MB"},
 		{Key: "scale.rss.free", Scenario: "scale", Name: "process RSS at the end (after FreeOSMemory, once)", Unit: "MB"},
 		{Key: "scale.rss.free.anon", Scenario: "scale", Name: "  of which anonymous", Unit: "MB"},
 		{Key: "scale.dispatch", Scenario: "scale", Name: "Start → first dispatch, " + pendingN + " pending", Unit: "ms",

@@ -28,6 +28,12 @@
 // one schema; pg-scale loads the scale scenario's tasks into pgstore and
 // times the same query pages; skipped likewise.
 //
+// The bulk-conc scenario runs the bulk scenario with 8 tasks per worker
+// (concurrency 8, 8 workers), against issue 12's 20,000 tasks/s and 1.2×
+// the River peer's rate when the river scenario ran in the same run;
+// io-conc runs tasks that sleep 10 ms with 32 tasks per worker against
+// one.
+//
 // TASKBENCH_SMOKE=1 go test ./host/cmd/taskbench runs every scenario at a
 // toy size.
 package main
@@ -73,6 +79,7 @@ type config struct {
 	badgerDur    time.Duration
 	spawns       int
 	bulkTasks    int
+	ioTasks      int
 	bulkBatch    int
 	overlapBatch int
 	pacedRate    int
@@ -89,12 +96,12 @@ type config struct {
 // baselines come first; each scenario pulls in the baselines it is
 // compared with.
 func scenarioNames() []string {
-	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "paced", "coldstart", "node", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
+	return []string{"raw-echo", "raw-badger", "raw-spawn", "bulk", "bulk-conc", "io-conc", "paced", "coldstart", "node", "create", "river", "pg-bulk", "pg-paced", "pg-create", "pg-nodes", "scale", "pg-scale"}
 }
 
 func baselinesOf(s string) []string {
 	switch s {
-	case "bulk":
+	case "bulk", "bulk-conc":
 		return []string{"raw-echo", "raw-badger"}
 	case "paced", "create":
 		return []string{"raw-badger"}
@@ -118,10 +125,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scen := fs.String("scenarios", strings.Join(scenarioNames(), ","), "comma-separated scenarios to run; each adds the baselines it is compared with")
 	noBase := fs.Bool("no-baselines", false, "run only the scenarios named, without the baselines they compare with")
 	jsonPath := fs.String("json", "", "also write the results as JSON to this file")
-	profile := fs.String("cpuprofile", "", "write a CPU profile of each scenario into this directory (<scenario>.pprof), and the heap after the scale load (scale-heap.pprof)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of each scenario into this directory (<scenario>.pprof), and the heap after the scale load and after its queries (scale-heap.pprof, scale-heap-queries.pprof)")
 	scaleTasks := fs.Int("scale-tasks", 0, "tasks the scale scenario stores (default 1,000,000; 100,000 with -short)")
 	scalePending := fs.Int("scale-pending", 0, "of which pending of the dispatched type (default 100,000; 10,000 with -short)")
-	scaleBatch := fs.Int("scale-batch", 2000, "tasks per create while loading the scale data set")
+	scaleBatch := fs.Int("scale-batch", 1000, "tasks per create while loading the scale data set (the Badger store takes about 1,870 small tasks per transaction)")
 	scaleLoaders := fs.Int("scale-loaders", 4, "goroutines creating batches while loading the scale data set")
 	// No default value shown: the environment's URL may hold a password.
 	dbURL := fs.String("database-url", "", "PostgreSQL for the river and pg-* scenarios (default: $TASKHOST_TEST_DATABASE_URL, else "+defaultDatabaseURL+"); skipped when none answers")
@@ -142,14 +149,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		short: *short, runs: *runs, slowRuns: *runs, plugin: *plugin, jsonPath: *jsonPath, profileDir: *profile,
 		databaseURL: cmp.Or(*dbURL, os.Getenv("TASKHOST_TEST_DATABASE_URL"), defaultDatabaseURL),
 		echoDur:     2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
-		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100,
+		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100, ioTasks: 4000,
 		pacedRate: 200, pacedDur: 10 * time.Second, createDur: 3 * time.Second,
 		scaleTasks: 1_000_000, scalePending: 100_000, scaleBatch: *scaleBatch, scaleLoaders: *scaleLoaders, queryReps: 7,
 	}
 	if cfg.short {
 		cfg.slowRuns = 1
 		cfg.echoDur, cfg.badgerDur, cfg.spawns = 500*time.Millisecond, 500*time.Millisecond, 15
-		cfg.bulkTasks = 10_000
+		cfg.bulkTasks, cfg.ioTasks = 10_000, 2000
 		cfg.pacedDur, cfg.createDur = 3*time.Second, time.Second
 		cfg.scaleTasks, cfg.scalePending, cfg.queryReps = 100_000, 10_000, 5
 	}
@@ -281,6 +288,8 @@ func (b *bench) runAll(ctx context.Context) bool {
 	steps := map[string]func(context.Context) error{
 		"raw-echo": b.rawEchoBaseline, "raw-badger": b.rawBadgerBaseline, "raw-spawn": b.rawSpawnBaseline,
 		"bulk":      func(ctx context.Context) error { return b.bulk(ctx, b.badger()) },
+		"bulk-conc": b.bulkConc,
+		"io-conc":   b.ioBound,
 		"paced":     func(ctx context.Context) error { return b.paced(ctx, b.badger()) },
 		"coldstart": b.coldStart,
 		"node":      b.nodeStart,

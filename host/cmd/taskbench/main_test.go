@@ -25,7 +25,7 @@ func smoke(t *testing.T, plugin string, scenarios string) {
 	require.NoError(t, err)
 	cfg.echoDur, cfg.badgerDur, cfg.createDur = 100*time.Millisecond, 100*time.Millisecond, 200*time.Millisecond
 	cfg.spawns = 2
-	cfg.bulkTasks, cfg.bulkBatch, cfg.overlapBatch = 300, 100, 50
+	cfg.bulkTasks, cfg.bulkBatch, cfg.overlapBatch, cfg.ioTasks = 300, 100, 50, 200
 	cfg.pacedRate, cfg.pacedDur = 100, 300*time.Millisecond
 	cfg.scaleTasks, cfg.scalePending, cfg.scaleBatch, cfg.queryReps = 3000, 300, 500, 1
 	cfg.jsonPath = t.TempDir() + "/out.json"
@@ -118,4 +118,13 @@ func TestSmokeNode(t *testing.T) {
 	}
 	testplugin.NeedNode(t)
 	smoke(t, "no-go-plugin-needed", "node")
+}
+
+// TestSmokeConcurrency runs the scenarios of tasks per worker (bulk with
+// concurrency 8, I/O-bound with 32 against 1) at a toy size.
+func TestSmokeConcurrency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real hosts with testworker processes for a few seconds")
+	}
+	smoke(t, "", "bulk-conc,io-conc")
 }

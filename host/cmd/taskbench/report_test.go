@@ -143,3 +143,21 @@ func TestParseFlags(t *testing.T) {
 	_, err = parseFlags([]string{"-scale-tasks", "10", "-scale-pending", "10"}, &stderr)
 	require.Error(t, err)
 }
+
+// A ratio target against a peer that did not run (River without a
+// database) is not checked, and the table says why there is no ratio.
+func TestPeerRatioTargetOnlyWhenThePeerRan(t *testing.T) {
+	t.Parallel()
+	r := newResults([]spec{
+		{Key: "peer", Scenario: "peer", Name: "theirs", Unit: "tasks/s"},
+		{Key: "ours", Scenario: "bulk", Name: "ours", Unit: "tasks/s", Target: atLeast(100),
+			Baseline: "peer", BaselineName: "Peer", RatioTarget: atLeast(1.2), PeerBaseline: true},
+	})
+	r.add("ours", 150)
+	require.Equal(t, "✓", r.verdict(r.byKey["ours"]))
+	require.Contains(t, r.rows()[1], "(Peer did not run)")
+	r.add("peer", 200)
+	require.Equal(t, "✗", r.verdict(r.byKey["ours"]), "0.75× the peer")
+	r.byKey["peer"].Samples = []float64{100}
+	require.Equal(t, "✓", r.verdict(r.byKey["ours"]))
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,15 +132,22 @@ func (b *bench) scale(ctx context.Context) error {
 	defer qh.close()
 
 	t0 := time.Now()
-	if err := b.scaleLoad(ctx, qh.h, st); err != nil {
+	peak := watchPeakAnon(250 * time.Millisecond)
+	err = b.scaleLoad(ctx, qh.h, st)
+	peakAnon := peak()
+	if err != nil {
 		return err
 	}
 	load := time.Since(t0)
 	b.res.add("scale.load.time", load.Seconds())
 	b.res.add("scale.load.rate", float64(b.cfg.scaleTasks)/load.Seconds())
-	b.logf("  loaded %d tasks in %v (%.0f tasks/s)", b.cfg.scaleTasks, load.Round(time.Millisecond), float64(b.cfg.scaleTasks)/load.Seconds())
+	b.logf("  loaded %d tasks in %v (%.0f tasks/s); anonymous RSS at most %.0f MB meanwhile", b.cfg.scaleTasks, load.Round(time.Millisecond), float64(b.cfg.scaleTasks)/load.Seconds(), peakAnon)
+	b.res.add("scale.rss.load.peak.anon", peakAnon)
 	runtime.GC()
-	b.res.add("scale.rss.load", rssMB())
+	rss := procStatus("VmRSS", "RssAnon", "RssFile")
+	b.res.add("scale.rss.load", rss["VmRSS"]/1024)
+	b.res.add("scale.rss.load.anon", rss["RssAnon"]/1024)
+	b.res.add("scale.rss.load.file", rss["RssFile"]/1024)
 	b.logf("  RSS after load: %s", rssLine())
 	b.writeHeapProfile("scale-heap")
 
@@ -152,13 +160,15 @@ func (b *bench) scale(ctx context.Context) error {
 		b.res.add("scale.rss.query", rss["VmRSS"]/1024)
 		b.res.add("scale.rss.query.anon", rss["RssAnon"]/1024)
 		b.res.add("scale.rss.query.file", rss["RssFile"]/1024)
+		b.res.add("scale.heap.query", heapMB()["live"])
 		b.logf("  RSS after queries: %s", rssLine())
 	}
+	b.writeHeapProfile("scale-heap-queries")
 	// What the process holds without what the Go runtime has freed but
 	// not given back yet: once, at the end, since paging it back in would
 	// slow the queries that follow.
 	debug.FreeOSMemory()
-	rss := procStatus("VmRSS", "RssAnon")
+	rss = procStatus("VmRSS", "RssAnon")
 	b.res.add("scale.rss.free", rss["VmRSS"]/1024)
 	b.res.add("scale.rss.free.anon", rss["RssAnon"]/1024)
 	b.logf("  RSS after FreeOSMemory: %s", rssLine())
@@ -394,14 +404,63 @@ func procStatus(fields ...string) map[string]float64 {
 	return out
 }
 
-// rssMB is the process's resident set (VmRSS) in MB.
-func rssMB() float64 { return procStatus("VmRSS")["VmRSS"] / 1024 }
+// watchPeakAnon samples the anonymous resident set (RssAnon) every
+// interval until the function it returns is called, which returns the
+// highest sample in MB.
+func watchPeakAnon(interval time.Duration) func() float64 {
+	stop := make(chan struct{})
+	done := make(chan float64)
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		peak := 0.0
+		for {
+			peak = max(peak, procStatus("RssAnon")["RssAnon"]/1024)
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		return <-done
+	}
+}
+
+// heapMB reads the Go runtime's memory classes, in MB: live (the heap
+// marked live by the last collection), free (heap the runtime holds but
+// no object uses, not yet returned to the OS: it counts as anonymous RSS)
+// and total (all the runtime has mapped and not returned).
+func heapMB() map[string]float64 {
+	names := map[string]string{
+		"/gc/heap/live:bytes":                 "live",
+		"/memory/classes/heap/free:bytes":     "free",
+		"/memory/classes/total:bytes":         "total",
+		"/memory/classes/heap/released:bytes": "released",
+	}
+	samples := make([]metrics.Sample, 0, len(names))
+	for n := range names {
+		samples = append(samples, metrics.Sample{Name: n})
+	}
+	metrics.Read(samples)
+	out := map[string]float64{}
+	for _, s := range samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			out[names[s.Name]] = float64(s.Value.Uint64()) / (1 << 20)
+		}
+	}
+	// Released pages are mapped but not resident.
+	out["total"] -= out["released"]
+	return out
+}
 
 // rssLine describes the resident set and the Go heap.
 func rssLine() string {
 	s := procStatus("VmRSS", "RssAnon", "RssFile")
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return fmt.Sprintf("VmRSS %.0f MB (anon %.0f, file %.0f); Go heap in use %.0f MB, sys %.0f MB",
-		s["VmRSS"]/1024, s["RssAnon"]/1024, s["RssFile"]/1024, float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20))
+	h := heapMB()
+	return fmt.Sprintf("VmRSS %.0f MB (anon %.0f, file %.0f); Go heap live %.0f MB, free not returned %.0f MB, runtime total %.0f MB",
+		s["VmRSS"]/1024, s["RssAnon"]/1024, s["RssFile"]/1024, h["live"], h["free"], h["total"])
 }

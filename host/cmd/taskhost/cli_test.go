@@ -383,8 +383,8 @@ func TestHandlersAndSchedules(t *testing.T) {
 	addr := serveFake(t, &fakeEngine{
 		handlers: func() []host.HandlerInfo {
 			return []host.HandlerInfo{{
-				Type: "image-resize", Plugin: "/opt/plugins/imageworker", Method: "resize", MaxWorkerCount: 4,
-				Pool: host.PoolStats{Max: 4, Alive: 2, Busy: 1, Idle: 1, Calls: 17, Crashes: 1,
+				Type: "image-resize", Plugin: "/opt/plugins/imageworker", Method: "resize", MaxWorkerCount: 4, MinWorkers: 1, Concurrency: 8,
+				Pool: host.PoolStats{Max: 4, Alive: 2, Busy: 1, Idle: 1, Running: 3, Calls: 17, Crashes: 1,
 					Workers: []pool.WorkerStats{{ID: 1, PID: 4242, Busy: true}, {ID: 2, PID: 4343}}},
 			}, {
 				Type: "t", Plugin: "/p", Method: "m", MaxWorkerCount: 1, Pool: host.PoolStats{Max: 1},
@@ -395,9 +395,9 @@ func TestHandlersAndSchedules(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	require.Len(t, lines, 3)
-	require.Equal(t, strings.Fields("TYPE PLUGIN METHOD WORKERS BUSY IDLE PIDS CALLS CRASHES"), strings.Fields(lines[0]))
-	require.Equal(t, strings.Fields("image-resize /opt/plugins/imageworker resize 2/4 1 1 4242,4343 17 1"), strings.Fields(lines[1]))
-	require.Equal(t, strings.Fields("t /p m 0/1 0 0 - 0 0"), strings.Fields(lines[2]))
+	require.Equal(t, strings.Fields("TYPE PLUGIN METHOD WORKERS MIN CONC BUSY IDLE RUNNING PIDS CALLS CRASHES"), strings.Fields(lines[0]))
+	require.Equal(t, strings.Fields("image-resize /opt/plugins/imageworker resize 2/4 1 8 1 1 3 4242,4343 17 1"), strings.Fields(lines[1]))
+	require.Equal(t, strings.Fields("t /p m 0/1 0 1 0 0 0 - 0 0"), strings.Fields(lines[2]))
 	requireAligned(t, lines)
 
 	r = taskhost(t, addr, "", "schedules")

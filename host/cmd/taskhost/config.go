@@ -199,6 +199,10 @@ type handlerFile struct {
 	MethodRange              hcl.Range          `hcl:"method,attr_value_range"`
 	MaxWorkerCount           *int               `hcl:"max_worker_count,optional"`
 	MaxWorkerCountRange      hcl.Range          `hcl:"max_worker_count,attr_value_range"`
+	MinWorkers               *int               `hcl:"min_workers,optional"`
+	Concurrency              *int               `hcl:"concurrency,optional"`
+	ConcurrencyRange         hcl.Range          `hcl:"concurrency,attr_value_range"`
+	MinWorkersRange          hcl.Range          `hcl:"min_workers,attr_value_range"`
 	IdleShutdownTimeout      *string            `hcl:"idle_shutdown_timeout,optional"`
 	IdleShutdownTimeoutRange hcl.Range          `hcl:"idle_shutdown_timeout,attr_value_range"`
 	InitialiseMethod         *string            `hcl:"initialise_method,optional"`
@@ -502,6 +506,22 @@ func (hf *handlerFile) toHandler(dir string) (HandlerConfig, hcl.Diagnostics) {
 			bad(hf.MaxWorkerCountRange, "Invalid max_worker_count", "%d: want -1 (up to the system cap) or at least 1", n)
 		}
 		hc.Options.MaxWorkerCount = n
+	}
+	if hf.Concurrency != nil {
+		if n := *hf.Concurrency; n < 1 {
+			bad(hf.ConcurrencyRange, "Invalid concurrency", "%d: want 1 (one task per worker at a time) or more", n)
+		}
+		hc.Options.Concurrency = *hf.Concurrency
+	}
+	if hf.MinWorkers != nil {
+		n := *hf.MinWorkers
+		switch max := hc.Options.MaxWorkerCount; {
+		case n < 0:
+			bad(hf.MinWorkersRange, "Invalid min_workers", "%d: want 0 (start workers for tasks only) or more", n)
+		case max != -1 && n > max:
+			bad(hf.MinWorkersRange, "Invalid min_workers", "%d is more than max_worker_count %d: a handler cannot keep more workers started than it may run", n, max)
+		}
+		hc.Options.MinWorkers = n
 	}
 	if hf.IdleShutdownTimeout != nil {
 		if *hf.IdleShutdownTimeout == "forever" {

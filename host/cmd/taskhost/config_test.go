@@ -46,6 +46,8 @@ handler "image-resize" {
   plugin                = "./bin/worker"
   method                = "resize"
   max_worker_count      = 4
+  min_workers           = 2
+  concurrency           = 8
   idle_shutdown_timeout = "60s"
   initialise_method     = "initialise"
   shutdown_method       = "shutdown"
@@ -81,6 +83,8 @@ handler "import" {
 	h.Options.Config = nil
 	require.Equal(t, host.HandlerOptions{
 		MaxWorkerCount:      4,
+		MinWorkers:          2,
+		Concurrency:         8,
 		IdleShutdownTimeout: time.Minute,
 		InitialiseMethod:    "initialise",
 		ShutdownMethod:      "shutdown",
@@ -231,6 +235,12 @@ func TestLoadConfigErrors(t *testing.T) {
 			[][]string{{":4,22: Invalid max_worker_count", `handler "t": -5: want -1 (up to the system cap) or at least 1`}}},
 		{"zero worker count", "c.hcl", handler + "  max_worker_count = 0\n}\n",
 			[][]string{{":4,22: Invalid max_worker_count", "0: want -1"}}},
+		{"min workers over max", "c.hcl", handler + "  min_workers = 2\n}\n",
+			[][]string{{":4,17: Invalid min_workers", `handler "t": 2 is more than max_worker_count 1`}}},
+		{"zero concurrency", "c.hcl", handler + "  concurrency = 0\n}\n",
+			[][]string{{":4,17: Invalid concurrency", `handler "t": 0: want 1 (one task per worker at a time) or more`}}},
+		{"negative min workers", "c.hcl", handler + "  max_worker_count = -1\n  min_workers = -1\n}\n",
+			[][]string{{":5,17: Invalid min_workers", "-1: want 0"}}},
 		{"bad idle timeout", "c.hcl", handler + "  idle_shutdown_timeout = \"never\"\n}\n",
 			[][]string{{":4,27: Invalid idle_shutdown_timeout", `"never": not a duration`}}},
 		{"negative idle timeout", "c.hcl", handler + "  idle_shutdown_timeout = \"-1s\"\n}\n",

@@ -21,8 +21,10 @@ func handlersCommand() *command {
 	return &command{
 		name:    "handlers",
 		summary: "Lists the registered handlers and their workers.",
-		help: `WORKERS is live workers / the handler's cap; PIDS are the live workers'
-process ids; CALLS counts finished calls and CRASHES workers lost to crashes.`,
+		help: `WORKERS is live workers / the handler's cap; MIN the workers it keeps started
+(min_workers); CONC the tasks one worker runs at once (concurrency); RUNNING the
+tasks in flight; PIDS are the live workers' process ids; CALLS counts finished
+calls and CRASHES workers lost to crashes.`,
 		setup: func(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 			cf := addClientFlag("handlers", fs, e)
 			asJSON := fs.Bool("json", false, "print the handlers as JSON")
@@ -52,7 +54,7 @@ process ids; CALLS counts finished calls and CRASHES workers lost to crashes.`,
 
 func printHandlers(e *env, hs []host.HandlerInfo) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TYPE\tPLUGIN\tMETHOD\tWORKERS\tBUSY\tIDLE\tPIDS\tCALLS\tCRASHES")
+	fmt.Fprintln(tw, "TYPE\tPLUGIN\tMETHOD\tWORKERS\tMIN\tCONC\tBUSY\tIDLE\tRUNNING\tPIDS\tCALLS\tCRASHES")
 	for _, h := range hs {
 		pids := make([]string, len(h.Pool.Workers))
 		for i, w := range h.Pool.Workers {
@@ -66,8 +68,8 @@ func printHandlers(e *env, hs []host.HandlerInfo) error {
 		if h.Script != "" {
 			plugin = filepath.Base(h.Plugin) + " " + h.Script // node /…/worker.mjs
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%d\t%d\n", h.Type, plugin, h.Method,
-			h.Pool.Alive, h.Pool.Max, h.Pool.Busy, h.Pool.Idle, pidList, h.Pool.Calls, h.Pool.Crashes)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\n", h.Type, plugin, h.Method,
+			h.Pool.Alive, h.Pool.Max, h.MinWorkers, max(h.Concurrency, 1), h.Pool.Busy, h.Pool.Idle, h.Pool.Running, pidList, h.Pool.Calls, h.Pool.Crashes)
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,19 @@ type Config struct {
 	// MaxWorkerCount caps this pool's workers: 0 means 1, -1 means up to
 	// the system cap.
 	MaxWorkerCount int
+	// Concurrency is how many calls one worker runs at once: 0 means 1.
+	// Above 1 the plugin must declare that many (see
+	// [shared.PluginInfo]); New refuses it otherwise. MaxWorkerCount and
+	// MinWorkers still count processes, and so does the system cap: a
+	// process holds one system slot whatever its concurrency.
+	Concurrency int
+	// MinWorkers is how many workers the pool keeps started (a warm pool):
+	// from New on, and again after a worker crashes, is recycled, killed
+	// or reaped. Idle reaping never goes below it; a warm start takes only
+	// a free system slot, and another pool with a call waiting may still
+	// reclaim an idle warm worker. 0 (the default) starts workers only for
+	// calls. It may not exceed the pool's cap.
+	MinWorkers int
 	// IdleShutdownTimeout is how long an idle worker is kept: 0 stops it as
 	// soon as it is idle and no call waits, KeepForever keeps it.
 	IdleShutdownTimeout time.Duration
@@ -81,12 +95,14 @@ type Config struct {
 	// StartTimeout bounds spawn, handshake and initialise; 0 means
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
-	// MaxTasksPerWorker replaces a worker after it has served that many
-	// calls; 0 means never.
+	// MaxTasksPerWorker replaces a worker after it has been handed that
+	// many calls: it takes no more, and stops once those have returned.
+	// 0 means never.
 	MaxTasksPerWorker int
 	// MemoryLimit, in bytes, kills a worker whose resident memory goes
-	// above it while it runs a call (sampled every MemorySampleInterval);
-	// Go plugins also get GOMEMLIMIT a little below it. 0 means none.
+	// above it while it runs calls (sampled every MemorySampleInterval):
+	// every call on it fails with MemoryLimitExceeded. Go plugins also get
+	// GOMEMLIMIT a little below it. 0 means none.
 	MemoryLimit int64
 	// Env is the plugin's whole environment (besides what go-plugin
 	// itself passes, the transport security's variables, and GOMAXPROCS
@@ -118,17 +134,28 @@ type Pool struct {
 	sys    *System
 	log    hclog.Logger
 	max    int
-	callID atomic.Uint64
+	conc   int // calls per worker
 	nextID atomic.Int64
 
-	mu       sync.Mutex
-	waiters  list.List // of *waiter, oldest first
-	idle     []*worker // most recently used last
+	mu      sync.Mutex
+	waiters list.List // of *waiter, oldest first
+	idle    []*worker // no call in flight; most recently used last
+	// open are the workers running calls that may take another (with
+	// Concurrency above 1 only).
+	open     []*worker
 	all      map[*worker]struct{}
 	starting int // spawns in flight, each holding a system slot
 	stopping int // workers shutting down, each still holding its slot
 	queued   int // slot requests queued at the system
 	closed   bool
+	// warmFailures counts warm starts that failed and idle workers that
+	// exited since the last call that ended well; while warmHold is set,
+	// warm starts wait out their backoff.
+	warmFailures int
+	warmHold     bool
+	// wantWarm: the pool is below MinWorkers and found the system full;
+	// the system pumps it when a slot frees up.
+	wantWarm atomic.Bool
 	drained  chan struct{} // closed when closed and no worker is left
 	// aborted is cancelled when Close runs out of time: every running
 	// call is then cancelled as if by its caller.
@@ -153,7 +180,8 @@ type grant struct {
 
 // New checks the handler (the binary exists, is executable, matches its
 // pinned checksum, speaks the taskhost handshake and exports every named
-// method) and returns its pool. No worker runs until the first call.
+// method) and returns its pool. No worker runs until the first call,
+// except the MinWorkers it starts at once (in the background).
 func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -168,13 +196,19 @@ func New(ctx context.Context, sys *System, cfg Config) (*Pool, error) {
 	}
 	p.aborted, p.abort = context.WithCancel(context.Background())
 	p.max = cfg.MaxWorkerCount
+	p.conc = max(cfg.Concurrency, 1)
 	if p.max < 0 || p.max > sys.Cap() {
 		p.max = sys.Cap()
+	}
+	if cfg.MinWorkers > p.max {
+		return nil, fmt.Errorf("%w: handler %q: min_workers %d is more than the %d workers it may run (max_worker_count %d, max_system_worker_count %d)",
+			shared.ErrInvalidArgument, cfg.Type, cfg.MinWorkers, p.max, cfg.MaxWorkerCount, sys.Cap())
 	}
 	if err := p.probe(ctx); err != nil {
 		return nil, err
 	}
 	sys.register(p)
+	p.pump()
 	return p, nil
 }
 
@@ -191,6 +225,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxWorkerCount < -1 {
 		return c, fmt.Errorf("%w: handler %q: max worker count %d: want -1 (system cap) or more than 0",
 			shared.ErrInvalidArgument, c.Type, c.MaxWorkerCount)
+	}
+	if c.Concurrency < 0 {
+		return c, fmt.Errorf("%w: handler %q: concurrency %d: want 1 (one call per worker) or more",
+			shared.ErrInvalidArgument, c.Type, c.Concurrency)
+	}
+	if c.MinWorkers < 0 {
+		return c, fmt.Errorf("%w: handler %q: min_workers %d: want 0 (start workers for tasks only) or more",
+			shared.ErrInvalidArgument, c.Type, c.MinWorkers)
 	}
 	if c.IdleShutdownTimeout < 0 && c.IdleShutdownTimeout != KeepForever {
 		return c, fmt.Errorf("%w: handler %q: idle shutdown timeout %v: want 0, a positive duration or KeepForever",
@@ -263,6 +305,10 @@ func (p *Pool) Script() string { return p.cfg.Script }
 // Max is the most workers the pool runs at once.
 func (p *Pool) Max() int { return p.max }
 
+// Capacity is the most calls the pool runs at once: Max workers times
+// their concurrency.
+func (p *Pool) Capacity() int { return p.max * p.conc }
+
 // Call runs the pool's method with req on a worker and returns its JSON
 // result. onProgress, if not nil, receives the method's progress reports.
 //
@@ -315,8 +361,15 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		return nil, ctx.Err()
 	}
 	p.mu.Unlock()
-	// Granted just as ctx ended: hand the worker back.
+	// Granted just as ctx ended: hand the worker back; the call it was
+	// handed for never ran.
 	if g := <-wt.ch; g.w != nil {
+		p.mu.Lock()
+		g.w.assigned--
+		if g.w.recycle && g.w.assigned < uint64(p.cfg.MaxTasksPerWorker) {
+			g.w.recycle, g.w.draining = false, false
+		}
+		p.mu.Unlock()
 		p.release(g.w)
 	}
 	return nil, ctx.Err()
@@ -334,6 +387,67 @@ func (p *Pool) grantLocked(g grant) bool {
 	return true
 }
 
+// assignLocked counts a call handed to w; a worker handed its
+// MaxTasksPerWorker-th call takes no more.
+func (p *Pool) assignLocked(w *worker) {
+	w.inflight++
+	w.assigned++
+	if p.cfg.MaxTasksPerWorker > 0 && w.assigned >= uint64(p.cfg.MaxTasksPerWorker) {
+		w.recycle, w.draining = true, true
+	}
+	p.setOpenLocked(w)
+}
+
+// setOpenLocked puts w in open, or takes it out, as it may take another
+// call while running some.
+func (p *Pool) setOpenLocked(w *worker) {
+	want := w.inflight > 0 && w.inflight < p.conc && !w.draining && !w.dead
+	if want == w.open {
+		return
+	}
+	w.open = want
+	if want {
+		p.open = append(p.open, w)
+		return
+	}
+	p.open = slices.DeleteFunc(p.open, func(x *worker) bool { return x == w })
+}
+
+// offerLocked hands w's free slots to the oldest waiters; a worker left
+// without a call goes idle.
+func (p *Pool) offerLocked(w *worker) {
+	for w.inflight < p.conc && !w.draining && p.waiters.Len() > 0 {
+		p.assignLocked(w)
+		p.grantLocked(grant{w: w})
+	}
+	if w.inflight == 0 && !w.draining {
+		p.idleLocked(w)
+	}
+	p.setOpenLocked(w)
+}
+
+// nextFreeLocked picks the worker for the next call: the open worker
+// running the most calls (calls are packed, so that other workers go idle
+// and may be reaped), else the most recently used idle one.
+func (p *Pool) nextFreeLocked() *worker {
+	var best *worker
+	for _, w := range p.open {
+		if best == nil || w.inflight > best.inflight {
+			best = w
+		}
+	}
+	if best != nil {
+		return best
+	}
+	if len(p.idle) == 0 {
+		return nil
+	}
+	w := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	w.idleGen++ // disarms its idle timer
+	return w
+}
+
 // slotsLocked is how many workers the pool has or is getting.
 func (p *Pool) slotsLocked() int {
 	return len(p.all) + p.starting + p.stopping + p.queued
@@ -342,13 +456,20 @@ func (p *Pool) slotsLocked() int {
 // pumpLocked matches waiters with idle workers and starts (or queues for)
 // as many new workers as the remaining waiters need, within the caps.
 func (p *Pool) pumpLocked() {
-	for p.waiters.Len() > 0 && len(p.idle) > 0 {
-		w := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		w.idleGen++ // disarms its idle timer
+	for p.waiters.Len() > 0 {
+		w := p.nextFreeLocked()
+		if w == nil {
+			break
+		}
+		p.assignLocked(w)
 		p.grantLocked(grant{w: w})
 	}
-	need := p.waiters.Len() - p.starting - p.queued
+	// Workers starting or queued for will take conc waiters each.
+	short := p.waiters.Len() - (p.starting+p.queued)*p.conc
+	need := short / p.conc
+	if short > 0 && short%p.conc != 0 {
+		need++
+	}
 	reclaim := false
 	for ; need > 0 && p.slotsLocked() < p.max; need-- {
 		if p.sys.tryAcquire(p) {
@@ -369,6 +490,56 @@ func (p *Pool) pumpLocked() {
 	if reclaim {
 		go p.sys.reclaim(p)
 	}
+	p.warmLocked()
+}
+
+// pump runs pumpLocked; the system calls it when a slot frees up.
+func (p *Pool) pump() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pumpLocked()
+}
+
+// warmLocked starts workers until MinWorkers are started or starting,
+// on free system slots only: a warm start never queues ahead of another
+// pool's calls. Found full, the system pumps the pool again when a slot
+// frees up.
+func (p *Pool) warmLocked() {
+	p.wantWarm.Store(false)
+	for !p.closed && !p.warmHold && len(p.all)+p.starting < p.cfg.MinWorkers && p.slotsLocked() < p.max {
+		if !p.sys.tryAcquire(p) {
+			p.wantWarm.Store(true)
+			return
+		}
+		p.starting++
+		go p.start()
+	}
+}
+
+// warmBackoff bounds the wait after failed warm starts: 1s, 2s, 4s… up
+// to a minute, so that a plugin that cannot start, or dies as soon as it
+// is idle, is not restarted in a loop.
+func warmBackoff(failures int) time.Duration {
+	return min(time.Second<<min(failures-1, 6), time.Minute)
+}
+
+// warmFailedLocked notes a failed start or an idle worker's exit: warm
+// starts pause for a growing backoff.
+func (p *Pool) warmFailedLocked() {
+	if p.cfg.MinWorkers == 0 {
+		return
+	}
+	p.warmFailures++
+	if p.warmHold {
+		return
+	}
+	p.warmHold = true
+	time.AfterFunc(warmBackoff(p.warmFailures), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.warmHold = false
+		p.pumpLocked()
+	})
 }
 
 // granted is called by the system when one of p's queued requests got a
@@ -377,7 +548,8 @@ func (p *Pool) granted() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.queued--
-	if p.closed || p.waiters.Len() <= p.starting {
+	warm := len(p.all)+p.starting < p.cfg.MinWorkers
+	if p.closed || (p.waiters.Len() <= p.starting*p.conc && !warm) {
 		p.sys.release(p)
 		return
 	}
@@ -399,6 +571,7 @@ func (p *Pool) start() {
 	if err != nil {
 		p.stats.spawnFailures++
 		p.log.Error("worker failed to start", "worker", id, "error", err)
+		p.warmFailedLocked()
 		p.sys.release(p)
 		// The waiter's attempt fails with a task error, as Call promises:
 		// a bare error would tell the engine the method never started
@@ -418,9 +591,7 @@ func (p *Pool) start() {
 		p.retireLocked(w)
 		return
 	}
-	if !p.grantLocked(grant{w: w}) {
-		p.idleLocked(w)
-	}
+	p.offerLocked(w)
 	p.pumpLocked()
 }
 
@@ -434,53 +605,61 @@ func startError(err error) *shared.TaskError {
 	return &shared.TaskError{Name: shared.ErrorNameWorkerStart, Message: "could not start a worker: " + err.Error()}
 }
 
-// release takes back a worker whose call ended normally.
+// release takes back a slot of a worker whose call ended normally.
 func (p *Pool) release(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.warmFailures = 0
+	w.inflight--
+	if p.closed || (p.waiters.Len() > 0 && p.sys.shouldYield(p)) {
+		w.draining = true
+	}
 	switch {
-	case p.closed:
-		p.retireLocked(w)
-	case p.cfg.MaxTasksPerWorker > 0 && w.calls.Load() >= uint64(p.cfg.MaxTasksPerWorker):
-		p.log.Debug("recycling worker", "worker", w.id, "pid", w.pid, "calls", w.calls.Load())
-		p.stats.recycled++
-		p.retireLocked(w)
-	case p.waiters.Len() > 0:
-		if p.sys.shouldYield(p) {
-			p.retireLocked(w)
-		} else {
-			p.grantLocked(grant{w: w})
+	case !w.draining:
+		p.offerLocked(w)
+	case w.inflight == 0:
+		if w.recycle {
+			p.log.Debug("recycling worker", "worker", w.id, "pid", w.pid, "calls", w.calls.Load())
+			p.stats.recycled++
 		}
+		p.retireLocked(w)
 	default:
-		p.idleLocked(w)
+		p.setOpenLocked(w)
 	}
 	p.pumpLocked()
 }
 
-// idleLocked parks w, or stops it when idle workers are not kept or
-// another pool needs the slot.
+// idleLocked parks w, or stops it when idle workers are not kept (and
+// the pool has more than MinWorkers) or another pool needs the slot.
 func (p *Pool) idleLocked(w *worker) {
 	timeout := p.cfg.IdleShutdownTimeout
-	if timeout == 0 || p.sys.othersWaiting(p) {
+	if p.sys.othersWaiting(p) || (timeout == 0 && p.aboveMinLocked()) {
 		p.retireLocked(w)
 		return
 	}
 	w.idleGen++
 	w.idleSince = time.Now()
 	p.idle = append(p.idle, w)
-	if timeout == KeepForever {
+	if timeout == KeepForever || timeout == 0 {
 		return
 	}
 	gen := w.idleGen
 	time.AfterFunc(timeout, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		// A worker handed out (or reaped) since has a new generation.
-		if w.idleGen == gen && p.removeIdleLocked(w) {
+		// A worker handed out (or reaped) since has a new generation; one
+		// of the pool's MinWorkers stays, idle without a timer.
+		if w.idleGen == gen && p.aboveMinLocked() && p.removeIdleLocked(w) {
 			p.log.Debug("reaping idle worker", "worker", w.id, "pid", w.pid)
 			p.retireLocked(w)
 		}
 	})
+}
+
+// aboveMinLocked reports whether the pool has more workers started or
+// starting than MinWorkers, so that one of them may stop.
+func (p *Pool) aboveMinLocked() bool {
+	return len(p.all)+p.starting > p.cfg.MinWorkers
 }
 
 func (p *Pool) removeIdleLocked(w *worker) bool {
@@ -508,6 +687,7 @@ func (p *Pool) watchIdleExit(w *worker) {
 	}
 	p.stats.crashes++
 	p.log.Warn("idle worker exited", "worker", w.id, "pid", w.pid, "exit", w.describeExit())
+	p.warmFailedLocked()
 	delete(p.all, w)
 	p.stopping++
 	go func() {
@@ -537,19 +717,27 @@ func (p *Pool) retireOneIdle() bool {
 // retireLocked stops a healthy worker in the background: shutdown method,
 // then exit. Its slot is freed once the process is gone.
 func (p *Pool) retireLocked(w *worker) {
+	w.draining = true
+	p.setOpenLocked(w)
 	delete(p.all, w)
 	p.stopping++
 	go p.stop(w)
 }
 
-// discard drops a worker that crashed or was killed.
+// discard drops a worker that crashed or was killed; each of its calls
+// calls it, the first frees its slot.
 func (p *Pool) discard(w *worker) {
 	w.kill()
 	w.wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.all, w)
-	p.sys.release(p)
+	w.inflight--
+	if !w.dead {
+		w.dead = true
+		p.setOpenLocked(w)
+		delete(p.all, w)
+		p.sys.release(p)
+	}
 	p.pumpLocked()
 	p.checkDrainedLocked()
 }
@@ -558,7 +746,7 @@ func (p *Pool) discard(w *worker) {
 func (p *Pool) stop(w *worker) {
 	if p.cfg.ShutdownMethod != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout)
-		err := w.callMethod(ctx, p.cfg.ShutdownMethod, p.cfg.InitConfig, p.callID.Add(1))
+		err := w.callMethod(ctx, p.cfg.ShutdownMethod, p.cfg.InitConfig)
 		cancel()
 		if err != nil {
 			p.log.Warn("shutdown method failed", "worker", w.id, "pid", w.pid, "error", err)
@@ -621,14 +809,19 @@ func (p *Pool) Close(ctx context.Context) error {
 
 // Stats is a snapshot of a pool.
 type Stats struct {
-	Type     string        `json:"type"`
-	Max      int           `json:"maxWorkers"`
-	Alive    int           `json:"alive"`
-	Busy     int           `json:"busy"`
-	Idle     int           `json:"idle"`
-	Starting int           `json:"starting"`
-	Waiting  int           `json:"waiting"`
-	Workers  []WorkerStats `json:"workers"`
+	Type string `json:"type"`
+	Max  int    `json:"maxWorkers"`
+	Min  int    `json:"minWorkers"`
+	// Concurrency is the calls each worker may run at once; Running the
+	// calls in flight.
+	Concurrency int           `json:"concurrency"`
+	Running     int           `json:"running"`
+	Alive       int           `json:"alive"`
+	Busy        int           `json:"busy"`
+	Idle        int           `json:"idle"`
+	Starting    int           `json:"starting"`
+	Waiting     int           `json:"waiting"`
+	Workers     []WorkerStats `json:"workers"`
 	// Calls counts finished calls; Crashes, Timeouts and Kills count the
 	// workers lost to each; Spawns counts workers started.
 	Calls         uint64 `json:"calls"`
@@ -649,18 +842,16 @@ type WorkerStats struct {
 	PID   int    `json:"pid"`
 	Busy  bool   `json:"busy"`
 	Calls uint64 `json:"calls"`
+	// Running is the calls in flight on it.
+	Running int `json:"running"`
 }
 
 // Stats returns a snapshot of the pool's workers and counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	idle := make(map[*worker]bool, len(p.idle))
-	for _, w := range p.idle {
-		idle[w] = true
-	}
 	s := Stats{
-		Type: p.cfg.Type, Max: p.max,
+		Type: p.cfg.Type, Max: p.max, Min: p.cfg.MinWorkers, Concurrency: p.conc,
 		Alive: len(p.all), Idle: len(p.idle), Busy: len(p.all) - len(p.idle),
 		Starting: p.starting, Waiting: p.waiters.Len(),
 		Calls: p.stats.calls, Crashes: p.stats.crashes, Timeouts: p.stats.timeouts,
@@ -668,7 +859,8 @@ func (p *Pool) Stats() Stats {
 		Recycled: p.stats.recycled, MemoryKills: p.stats.memoryKills,
 	}
 	for w := range p.all {
-		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: !idle[w], Calls: w.calls.Load()})
+		s.Running += w.inflight
+		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: w.inflight > 0, Calls: w.calls.Load(), Running: w.inflight})
 	}
 	return s
 }

@@ -95,7 +95,8 @@ func (s *System) cancelRequest(p *Pool) bool {
 	return false
 }
 
-// release frees one of p's slots and hands it to the oldest request.
+// release frees one of p's slots and hands it to the oldest request, or
+// else to a pool that wants it for a warm worker.
 func (s *System) release(p *Pool) {
 	s.mu.Lock()
 	s.held[p]--
@@ -104,7 +105,18 @@ func (s *System) release(p *Pool) {
 	}
 	if len(s.queue) == 0 {
 		s.used--
+		var warm []*Pool
+		for q := range s.pools {
+			if q != p && q.wantWarm.Load() {
+				warm = append(warm, q)
+			}
+		}
 		s.mu.Unlock()
+		// Pools below their MinWorkers that found the system full may
+		// take the slot now.
+		for _, q := range warm {
+			go q.pump()
+		}
 		return
 	}
 	next := s.queue[0]

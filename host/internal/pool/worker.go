@@ -58,17 +58,38 @@ type worker struct {
 	cancel   context.CancelFunc
 	progress *shared.ProgressRouter
 	calls    atomic.Uint64
+	// lastCall numbers the calls on this process: 1, 2, 3… (see
+	// nextCallID).
+	lastCall atomic.Uint64
 
 	// Guarded by the pool's lock.
 	idleGen   uint64
 	idleSince time.Time
+	// inflight counts the calls handed to it and not yet back; assigned
+	// every call handed to it (max tasks per worker counts these).
+	inflight int
+	assigned uint64
+	// draining: it takes no new call and stops once its calls are back
+	// (recycle: because of MaxTasksPerWorker); open: it is in Pool.open;
+	// dead: it crashed or was killed and is out of the pool.
+	draining, recycle, open, dead bool
 
-	mu        sync.Mutex
-	callID    uint64 // the running call, 0 when none
-	killTimer *time.Timer
-	reason    killReason
-	rssSeen   int64 // the RSS that broke the memory limit
+	mu sync.Mutex
+	// live maps each running call to its kill timer (nil when none).
+	live     map[uint64]*time.Timer
+	watching bool // a memory watch runs
+	// reason says why the process was killed, and reasonCall for which
+	// call (0 for the whole process: its memory, the pool closing);
+	// lostTold is set once a call has counted the loss in the stats.
+	reason     killReason
+	reasonCall uint64
+	lostTold   bool
+	rssSeen    int64 // the RSS that broke the memory limit
 }
+
+// nextCallID numbers a call on w: the plugin matches a Cancel that
+// overtakes its Invoke against ids with none skipped.
+func (w *worker) nextCallID() uint64 { return w.lastCall.Add(1) }
 
 // spawn starts a plugin process, completes the handshake and, when
 // initialise is set, runs the handler's initialise method on it.
@@ -148,6 +169,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		rpc:      raw.(*shared.GRPCClient),
 		log:      p.log.With("worker", id, "pid", cmd.Process.Pid),
 		progress: shared.NewProgressRouter(),
+		live:     make(map[uint64]*time.Timer),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	// The watch is the first RPC, so a channel that cannot be set up (a
@@ -174,7 +196,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	}
 
 	if initialise && p.cfg.InitialiseMethod != "" {
-		if err := w.callMethod(ctx, p.cfg.InitialiseMethod, p.cfg.InitConfig, p.callID.Add(1)); err != nil {
+		if err := w.callMethod(ctx, p.cfg.InitialiseMethod, p.cfg.InitConfig); err != nil {
 			w.kill()
 			w.wait()
 			return nil, &shared.TaskError{
@@ -263,10 +285,11 @@ func (p *Pool) probe(ctx context.Context) error {
 		return fail("%v", err)
 	}
 	defer w.close()
-	names, err := w.rpc.Methods(ctx)
+	info, err := w.rpc.Describe(ctx)
 	if err != nil {
 		return fail("plugin %s: list methods: %v", p.cfg.program(), err)
 	}
+	names := info.Methods
 	for _, m := range []struct{ role, name string }{
 		{"method", p.cfg.Method},
 		{"initialise method", p.cfg.InitialiseMethod},
@@ -276,7 +299,15 @@ func (p *Pool) probe(ctx context.Context) error {
 			return fail("plugin %s exports no %s %q (it exports: %s)", p.cfg.program(), m.role, m.name, strings.Join(names, ", "))
 		}
 	}
-	p.log.Info("plugin checked", "plugin", p.cfg.program(), "methods", names, "took", time.Since(w.began).Round(time.Millisecond))
+	if declared := max(info.MaxConcurrency, 1); p.conc > declared {
+		if declared == 1 {
+			return fail("concurrency %d: plugin %s runs one call at a time: it does not declare that its methods may run "+
+				"concurrently (a Go plugin passes sdk.Concurrency(n) to sdk.Serve)", p.conc, p.cfg.program())
+		}
+		return fail("concurrency %d: plugin %s declares at most %d calls at once", p.conc, p.cfg.program(), declared)
+	}
+	p.log.Info("plugin checked", "plugin", p.cfg.program(), "methods", names, "max_concurrency", max(info.MaxConcurrency, 1),
+		"took", time.Since(w.began).Round(time.Millisecond))
 	return nil
 }
 
@@ -368,8 +399,8 @@ func fileSHA256(path string) (string, error) {
 }
 
 // callMethod runs an initialise or shutdown method, bounded by ctx.
-func (w *worker) callMethod(ctx context.Context, method string, payload json.RawMessage, callID uint64) error {
-	call := shared.Call{ID: callID, Method: method, Payload: payload, Task: shared.CallTask{Type: w.pool.cfg.Type}}
+func (w *worker) callMethod(ctx context.Context, method string, payload json.RawMessage) error {
+	call := shared.Call{ID: w.nextCallID(), Method: method, Payload: payload, Task: shared.CallTask{Type: w.pool.cfg.Type}}
 	if d, ok := ctx.Deadline(); ok {
 		call.Timeout = time.Until(d)
 	}
@@ -390,8 +421,8 @@ func (w *worker) callMethod(ctx context.Context, method string, payload json.Raw
 // run executes one call on w. healthy is false when w must not be used
 // again (it crashed or was killed).
 func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(shared.Progress)) (result json.RawMessage, err error, healthy bool) {
-	callID := p.callID.Add(1)
-	w.beginCall(callID)
+	callID := w.nextCallID()
+	w.beginCall(callID, p.cfg.MemoryLimit)
 	w.progress.Begin(callID, onProgress)
 	call := shared.Call{
 		ID: callID, Method: p.cfg.Method, Payload: req.Payload, Task: req.Task,
@@ -413,14 +444,12 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	if p.cfg.ExecutionTimeout > 0 {
 		w.armKill(callID, killTimeout, p.cfg.ExecutionTimeout+p.cfg.CancelGrace)
 	}
-	stopWatch := w.watchMemory(callID, p.cfg.MemoryLimit)
 	start := time.Now()
 	out, err := w.rpc.Invoke(w.ctx, call)
 	elapsed := time.Since(start)
-	stopWatch()
 	stopCancel()
 	stopAbort()
-	reason := w.endCall()
+	reason, forCall := w.endCall(callID)
 	// Reports sent before the method returned are delivered before the
 	// call is over; the bound only matters if the watch broke.
 	if out.ProgressEvents > 0 {
@@ -438,7 +467,7 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 		return nil, p.resultTooLarge(-1), true
 	}
 	if err != nil {
-		return nil, p.lostWorker(w, reason, err), false
+		return nil, p.lostWorker(w, callID, reason, forCall, err), false
 	}
 	healthy = reason == killNone
 	if out.Error == nil {
@@ -474,40 +503,36 @@ func (p *Pool) resultTooLarge(size int) error {
 }
 
 // watchMemory kills the worker if its resident memory goes above limit
-// while call id runs; the returned func stops watching.
-func (w *worker) watchMemory(id uint64, limit int64) (stop func()) {
-	if limit <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(MemorySampleInterval)
-		defer t.Stop()
-		for {
-			rss, err := residentBytes(w.pid)
-			if err == nil && rss > limit {
-				w.mu.Lock()
-				live := w.callID == id
-				if live && w.reason == killNone {
-					w.reason, w.rssSeen = killMemory, rss
-				}
-				w.mu.Unlock()
-				if live {
-					// Debug: the call's error says it, and the engine logs
-					// that.
-					w.log.Debug("killing worker over its memory limit", "rss", rss, "limit", limit)
-					w.kill()
-				}
-				return
-			}
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
+// while it runs calls; it returns when none runs (beginCall starts it
+// again).
+func (w *worker) watchMemory(limit int64) {
+	t := time.NewTicker(MemorySampleInterval)
+	defer t.Stop()
+	for {
+		rss, err := residentBytes(w.pid)
+		w.mu.Lock()
+		if len(w.live) == 0 {
+			w.watching = false
+			w.mu.Unlock()
+			return
 		}
-	}()
-	return func() { close(done) }
+		over := err == nil && rss > limit
+		if over && w.reason == killNone {
+			w.reason, w.rssSeen = killMemory, rss
+		}
+		w.mu.Unlock()
+		if over {
+			// Debug: the calls' errors say it, and the engine logs them.
+			w.log.Debug("killing worker over its memory limit", "rss", rss, "limit", limit)
+			w.kill()
+			return // watching stays set: the process is gone
+		}
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // residentBytes reads a process's resident set size from /proc.
@@ -527,8 +552,10 @@ func residentBytes(pid int) (int64, error) {
 	return pages * int64(os.Getpagesize()), nil
 }
 
-// lostWorker names the failure of a call whose worker stopped answering.
-func (p *Pool) lostWorker(w *worker, reason killReason, rpcErr error) error {
+// lostWorker names the failure of call id, whose worker stopped
+// answering. The process was killed for reason (killNone: it exited or
+// hung by itself) because of call forCall (0: of the whole process).
+func (p *Pool) lostWorker(w *worker, id uint64, reason killReason, forCall uint64, rpcErr error) error {
 	if reason == killNone {
 		// The process may still be on its way out: give it a moment to
 		// exit by itself so that its exit status tells what happened.
@@ -536,28 +563,46 @@ func (p *Pool) lostWorker(w *worker, reason killReason, rpcErr error) error {
 		case <-w.rpc.Done():
 		case <-time.After(2 * time.Second):
 			w.setKillReason(killUnresponsive)
-			reason = killUnresponsive
 		}
+		// Another call's timer may have killed it meanwhile.
+		reason, forCall = w.killReason()
 	}
 	w.kill()
 	w.wait()
 	method := p.cfg.Method
+	if forCall != 0 && forCall != id && (reason == killTimeout || reason == killCancel) {
+		// Another call on the same process did not return in time; that
+		// call counts the loss.
+		why := "did not return within its execution timeout"
+		if reason == killCancel {
+			why = "was cancelled and did not return"
+		}
+		return &shared.TaskError{Name: shared.ErrorNameWorkerCrashed, Message: fmt.Sprintf(
+			"worker pid %d was killed during method %q: another call on it %s (plus %v grace)", w.pid, method, why, p.cfg.CancelGrace)}
+	}
+	// The stats count the worker once, however many calls it took along.
+	first := w.tellLost()
+	count := func(f func(*counters)) {
+		if first {
+			p.count(f)
+		}
+	}
 	switch reason {
 	case killTimeout:
-		p.count(func(c *counters) { c.timeouts++ })
+		count(func(c *counters) { c.timeouts++ })
 		return &shared.TaskError{Name: shared.ErrorNameExecutionTimeout, Message: fmt.Sprintf(
 			"method %q did not return within its execution timeout of %v (plus %v grace); worker pid %d killed",
 			method, p.cfg.ExecutionTimeout, p.cfg.CancelGrace, w.pid)}
 	case killCancel:
-		p.count(func(c *counters) { c.kills++ })
+		count(func(c *counters) { c.kills++ })
 		return &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf(
 			"method %q was cancelled and did not return within %v; worker pid %d killed", method, p.cfg.CancelGrace, w.pid)}
 	case killClosed:
-		p.count(func(c *counters) { c.kills++ })
+		count(func(c *counters) { c.kills++ })
 		return &shared.TaskError{Name: shared.ErrorNameCancelled, Message: fmt.Sprintf(
 			"method %q was still running when the pool closed; worker pid %d killed", method, w.pid)}
 	case killMemory:
-		p.count(func(c *counters) { c.memoryKills++ })
+		count(func(c *counters) { c.memoryKills++ })
 		w.mu.Lock()
 		rss := w.rssSeen
 		w.mu.Unlock()
@@ -565,14 +610,23 @@ func (p *Pool) lostWorker(w *worker, reason killReason, rpcErr error) error {
 			"worker pid %d used %d MiB of memory during method %q, over its limit of %d MiB; killed",
 			w.pid, rss>>20, method, p.cfg.MemoryLimit>>20)}
 	case killUnresponsive:
-		p.count(func(c *counters) { c.crashes++ })
+		count(func(c *counters) { c.crashes++ })
 		return &shared.TaskError{Name: shared.ErrorNameWorkerCrashed, Message: fmt.Sprintf(
 			"worker pid %d stopped answering during method %q (%v); killed%s", w.pid, method, rpcErr, w.tail.suffix())}
 	default:
-		p.count(func(c *counters) { c.crashes++ })
+		count(func(c *counters) { c.crashes++ })
 		return &shared.TaskError{Name: shared.ErrorNameWorkerCrashed, Message: fmt.Sprintf(
 			"worker pid %d exited during method %q: %s", w.pid, method, w.describeExit())}
 	}
+}
+
+// tellLost reports whether this is the first call to report w's loss.
+func (w *worker) tellLost() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	first := !w.lostTold
+	w.lostTold = true
+	return first
 }
 
 func (p *Pool) count(f func(*counters)) {
@@ -596,23 +650,35 @@ func (w *worker) exitStatus() string {
 	return "still running"
 }
 
-func (w *worker) beginCall(id uint64) {
+// beginCall registers call id as running, and starts the memory watch
+// if it is the only one.
+func (w *worker) beginCall(id uint64, memoryLimit int64) {
 	w.mu.Lock()
-	w.callID = id
+	w.live[id] = nil
+	watch := memoryLimit > 0 && !w.watching
+	w.watching = w.watching || watch
 	w.mu.Unlock()
+	if watch {
+		go w.watchMemory(memoryLimit)
+	}
 }
 
-// endCall disarms the call's kill timer and returns why the worker was
-// killed, if it was.
-func (w *worker) endCall() killReason {
+// endCall disarms call id's kill timer and returns why the worker was
+// killed, if it was, and for which call.
+func (w *worker) endCall(id uint64) (killReason, uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.callID = 0
-	if w.killTimer != nil {
-		w.killTimer.Stop()
-		w.killTimer = nil
+	if t := w.live[id]; t != nil {
+		t.Stop()
 	}
-	return w.reason
+	delete(w.live, id)
+	return w.reason, w.reasonCall
+}
+
+func (w *worker) killReason() (killReason, uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reason, w.reasonCall
 }
 
 // armKill kills the worker after d unless call id has ended by then. An
@@ -620,25 +686,29 @@ func (w *worker) endCall() killReason {
 func (w *worker) armKill(id uint64, reason killReason, d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.callID != id {
+	t, live := w.live[id]
+	if !live {
 		return
 	}
-	if w.killTimer != nil && reason == killTimeout {
+	if t != nil && reason == killTimeout {
 		return
 	}
-	if w.killTimer != nil {
-		w.killTimer.Stop()
+	if t != nil {
+		t.Stop()
 	}
-	w.killTimer = time.AfterFunc(d, func() {
+	w.live[id] = time.AfterFunc(d, func() {
 		w.mu.Lock()
-		live := w.callID == id
+		_, live := w.live[id]
 		if live && w.reason == killNone {
-			w.reason = reason
+			w.reason, w.reasonCall = reason, id
+			if reason == killClosed {
+				w.reasonCall = 0 // every call still running is the pool's closing
+			}
 		}
 		w.mu.Unlock()
 		if live {
 			// Debug: the call's error says it, and the engine logs that.
-			w.log.Debug("killing worker", "reason", reason.String(), "after", d)
+			w.log.Debug("killing worker", "reason", reason.String(), "after", d, "call", id)
 			w.kill()
 		}
 	})

@@ -515,3 +515,29 @@ func TestCreateTooBig(t *testing.T) {
 	require.Empty(t, page.Tasks, "nothing of the batch was stored")
 	require.NoError(t, s.Create(t.Context(), recs[:500]...), "a batch within the limit is fine")
 }
+
+// TestDefaultBatchLimit: with the default options (16 MiB memtables, for
+// memory) one transaction holds about 1,870 small tasks, as the README
+// says: a batch of 1,800 is stored, one of 1,900 refused saying the limit.
+func TestDefaultBatchLimit(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.TempDir(), Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	now := time.UnixMilli(1_700_000_000_000)
+	batch := func(from, n int) []*store.Record {
+		recs := make([]*store.Record, n)
+		for i := range recs {
+			recs[i] = &store.Record{Task: shared.Task{ID: strconv.Itoa(1_000_000 + from + i), Type: "t", Status: shared.StatusPending,
+				DateCreated: now, DateModified: now, Payload: []byte(`{"image":"https://example.com/a.png","width":640,"height":480}`)}}
+		}
+		return recs
+	}
+	require.NoError(t, s.Create(t.Context(), batch(0, 1800)...))
+	err = s.Create(t.Context(), batch(1800, 1900)...)
+	require.ErrorIs(t, err, shared.ErrInvalidArgument)
+	require.ErrorContains(t, err, "at most 2516582 bytes of tasks and index entries (about 1872 small tasks)")
+	counts, err := s.Counts(t.Context(), shared.StatusPending)
+	require.NoError(t, err)
+	require.Equal(t, 1800, counts["t"][shared.StatusPending], "nothing of the refused batch was stored")
+}
