@@ -244,6 +244,7 @@ func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr 
 		err := h.st.Delete(ctx, rec.ID)
 		if err == nil || errors.Is(err, shared.ErrNotFound) {
 			h.closeWatchers(rec.ID, nil)
+			h.changedRecord(ChangeRemoved, rec)
 			return OutcomeCancelled, nil
 		}
 		return OutcomeCancelled, err
@@ -314,6 +315,7 @@ func (h *Host) setProgress(r *run, p shared.Progress) {
 	t := r.rec.Task
 	t.Progress = &p
 	h.publish(t)
+	h.changed(ChangeProgress, &t)
 }
 
 // callbackQueue runs a handler's state-change callback on one goroutine,
