@@ -46,7 +46,9 @@ type Host struct {
 	stopped    chan struct{} // closed by Stop: ends the cleanup loop
 	// changes are the subscribers of Subscribe (changes.go).
 	changes changeFeed
-	loops   sync.WaitGroup
+	// activity holds the last minutes' per-second samples (activity.go).
+	activity activity
+	loops    sync.WaitGroup
 }
 
 // run is one attempt of a task in progress on this host.
