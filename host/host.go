@@ -269,6 +269,11 @@ func (h *Host) create(ctx context.Context, tasks []NewTask, w *watcher) ([]*stor
 	var woke atomic.Bool
 	wake := func() {
 		woke.Store(true)
+		// Before the dispatchers wake: a subscriber sees the create
+		// before the claim.
+		for _, rec := range recs {
+			h.changedRecord(ChangeCreated, rec)
+		}
 		for typ := range perType {
 			h.wake(typ)
 		}
@@ -286,9 +291,6 @@ func (h *Host) create(ctx context.Context, tasks []NewTask, w *watcher) ([]*stor
 	}
 	for typ, n := range perType {
 		h.opts.Observer.TasksCreated(typ, n)
-	}
-	for _, rec := range recs {
-		h.changedRecord(ChangeCreated, rec)
 	}
 	return recs, nil
 }
