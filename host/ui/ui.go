@@ -19,9 +19,12 @@ package ui
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -70,14 +73,36 @@ func NewHandler(opts Options) (http.Handler, error) {
 	if err := tmpl.Execute(&page, opts); err != nil {
 		return nil, err
 	}
-	return &handler{static: static, files: http.FileServerFS(static), page: page.Bytes(), built: time.Now()}, nil
+	files := make(map[string]asset)
+	err = fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || name == "index.html" {
+			return err
+		}
+		b, err := fs.ReadFile(static, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(b)
+		files[name] = asset{data: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &handler{files: files, page: page.Bytes(), built: time.Now()}, nil
 }
 
 type handler struct {
-	static fs.FS
-	files  http.Handler
-	page   []byte
-	built  time.Time
+	files map[string]asset // by name under assets/
+	page  []byte
+	built time.Time
+}
+
+// asset is an embedded file, with an ETag of its content so that a
+// browser's revalidation costs a 304.
+type asset struct {
+	data []byte
+	etag string
 }
 
 // csp allows the page only its own scripts, styles and API: no inline
@@ -97,17 +122,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest := strings.TrimPrefix(r.URL.Path, Prefix)
-	if name, ok := strings.CutPrefix(rest, "assets/"); ok && name != "index.html" {
-		if _, err := fs.Stat(h.static, path.Clean(name)); err != nil {
+	if name, ok := strings.CutPrefix(rest, "assets/"); ok {
+		a, found := h.files[name]
+		if !found {
 			http.NotFound(w, r)
 			return
 		}
-		// Revalidated each time (Last-Modified is the build's start): the
-		// files are small and change with the binary.
+		// Revalidated each time, at the cost of a 304: the files change
+		// with the binary.
 		hd.Set("Cache-Control", "no-cache")
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/" + name
-		h.files.ServeHTTP(w, r2)
+		hd.Set("ETag", a.etag)
+		if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+			hd.Set("Content-Type", ct)
+		}
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.data))
 		return
 	}
 	hd.Set("Content-Type", "text/html; charset=utf-8")
