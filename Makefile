@@ -77,6 +77,10 @@ test: ## run the whole test suite with the race detector (tests build the plugin
 	fi
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: measure-ui
+measure-ui: ## store a million tasks (kept in bin/ui-measure) and print each dashboard page's render time and its API calls' (needs chromium)
+	TASKHOST_UI_MEASURE=1 TASKHOST_UI_MEASURE_DIR=$(BIN)/ui-measure $(GO) test -count=1 -v -timeout 60m -run TestMeasureRenderAtScale ./host/ui/ | grep -E 'measure_test|^(ok|FAIL|---)'
+
 .PHONY: screenshots
 screenshots: ## run the dashboard's browser tests and keep their screenshots in docs/ui (the README shows them)
 	TASKHOST_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(GO) test -count=1 -run 'TestBrowser' ./host/ui/

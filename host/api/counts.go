@@ -91,15 +91,10 @@ func (c *countCache) startLocked() {
 	c.running = running
 	go func() {
 		defer close(running)
-		ctx, cancel := context.WithTimeout(context.Background(), countsTimeout)
+		ctx, cancelTimeout := context.WithTimeout(context.Background(), countsTimeout)
+		defer cancelTimeout()
+		ctx, cancel := untilClosed(ctx, c.done)
 		defer cancel()
-		go func() {
-			select {
-			case <-c.done:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		start := time.Now()
 		counts, err := c.src.Counts(ctx)
 		took := time.Since(start)

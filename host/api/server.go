@@ -631,6 +631,19 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, ch <
 	}
 }
 
+// untilClosed returns ctx, cancelled also once done is closed.
+func untilClosed(ctx context.Context, done <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // startStream answers with status and the headers of Server-Sent Events;
 // ok is false when the client is gone already.
 func (s *Server) startStream(w http.ResponseWriter, r *http.Request, status int) (rc *http.ResponseController, ok bool) {
@@ -655,15 +668,8 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request, status int)
 // until the client goes away or the server closes. The first event is a
 // resync: what the client read before it connected may be stale.
 func (s *Server) allEvents(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := untilClosed(r.Context(), s.done)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	changes := s.engine.Subscribe(ctx)
 	rc, ok := s.startStream(w, r, http.StatusOK)
 	if !ok {

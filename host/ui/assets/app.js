@@ -45,7 +45,8 @@ function show(focus) {
   app.page = mount(main) || {};
   unlisten = app.live.listen(app.page);
   const h1 = main.querySelector('h1');
-  document.title = `${h1 ? h1.textContent : 'taskhost'} · taskhost`;
+  const node = root.dataset.node ? ` (${root.dataset.node})` : '';
+  document.title = `${h1 ? h1.textContent : 'taskhost'} · taskhost${node}`;
   if (focus) main.focus();
 }
 
