@@ -45,6 +45,14 @@ func TestHandlerServesPageAndAssets(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, get("/ui/assets/nosuch.js").Code)
 	require.Equal(t, http.StatusNotFound, get("/ui/assets/index.html").Code, "the page only as a page")
 
+	require.NotContains(t, get("/ui/").Body.String(), `href="/ui/nodes"`, "no nodes page on one node")
+	cluster, err := ui.NewHandler(ui.Options{Cluster: true})
+	require.NoError(t, err)
+	w = httptest.NewRecorder()
+	cluster.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/ui/", nil))
+	require.Contains(t, w.Body.String(), `data-cluster="true"`)
+	require.Contains(t, w.Body.String(), `href="/ui/nodes"`, "the nodes page in cluster mode")
+
 	r := httptest.NewRequest(http.MethodPost, "/ui/", nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)

@@ -61,10 +61,17 @@ export function duration(ms) {
   let s;
   if (ms < 1000) s = `${Math.round(ms)} ms`;
   else if (ms < 60e3) s = `${(ms / 1000).toFixed(ms < 10e3 ? 1 : 0)} s`;
-  else if (ms < 3600e3) s = `${Math.floor(ms / 60e3)} min ${Math.round((ms % 60e3) / 1000)} s`;
-  else if (ms < 86400e3) s = `${Math.floor(ms / 3600e3)} h ${Math.round((ms % 3600e3) / 60e3)} min`;
-  else s = `${Math.floor(ms / 86400e3)} d ${Math.round((ms % 86400e3) / 3600e3)} h`;
+  else if (ms < 3600e3) s = split(ms, 1000, 60, 'min', 's');
+  else if (ms < 86400e3) s = split(ms, 60e3, 60, 'h', 'min');
+  else s = split(ms, 3600e3, 24, 'd', 'h');
   return neg ? `-${s}` : s;
+}
+
+// split says ms in two units: the small one (of unit ms, per of them in
+// the big one) rounded, so that 59.6 s is 1 min 0 s, never 0 min 60 s.
+function split(ms, unit, per, big, small) {
+  const n = Math.round(ms / unit);
+  return `${Math.floor(n / per)} ${big} ${n % per} ${small}`;
 }
 
 // ago says how long before now a time was ("in …" when it is ahead).
