@@ -70,8 +70,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tab opens a new tab of the shared browser, for at most a minute.
+// tab opens a new tab of the shared browser, for at most a minute; it
+// closes when the test ends.
 func tab(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := newTab(t)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newTab opens a new tab of the shared browser, for at most a minute;
+// cancel closes it.
+func newTab(t *testing.T) (ctx context.Context, cancel func()) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
@@ -104,11 +114,9 @@ func tab(t *testing.T) context.Context {
 		}
 	})
 	require.NoError(t, browser.err, "start chromium")
-	ctx, cancel := chromedp.NewContext(browser.ctx)
-	t.Cleanup(cancel)
+	ctx, closeTab := chromedp.NewContext(browser.ctx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
-	t.Cleanup(cancelTimeout)
-	return ctx
+	return ctx, func() { cancelTimeout(); closeTab() }
 }
 
 // env is a started host with testworker handlers, its API and dashboard

@@ -20,6 +20,19 @@ export class Live {
     this.pollTimer = null;
     this.retryTimer = null;
     pauseEl.addEventListener('click', () => this.setPaused(!this.paused));
+    // A hidden tab lets go of its stream: a browser opens only 6
+    // connections to a host, and each open stream holds one.
+    document.addEventListener('visibilitychange', () => {
+      if (this.paused) return;
+      if (document.hidden) {
+        if (this.abort) this.abort.abort();
+        clearTimeout(this.retryTimer);
+        this.setState('hidden');
+      } else {
+        this.connect();
+        this.refresh();
+      }
+    });
   }
 
   // listen adds a page's listener: onChanges(changes) for each batch the
@@ -56,6 +69,7 @@ export class Live {
       live: this.cluster ? 'live (this node), polling other nodes' : 'live',
       polling: `stream lost: polling every ${POLL_MS / 1000} s`,
       paused: 'paused',
+      hidden: 'paused while the tab is hidden',
     }[state];
     this.stateEl.textContent = text;
     this.stateEl.dataset.state = state;
@@ -66,7 +80,8 @@ export class Live {
   }
 
   connect() {
-    if (this.paused) return;
+    if (this.paused || document.hidden) return;
+    if (this.abort) this.abort.abort();
     const ctl = new AbortController();
     this.abort = ctl;
     this.setState('connecting');
