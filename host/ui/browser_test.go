@@ -23,7 +23,10 @@ import (
 	"github.com/taskhost/taskhost/host/api"
 	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/host/scheduler"
+	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
+	"github.com/taskhost/taskhost/host/store/pgstore"
+	"github.com/taskhost/taskhost/host/store/pgstore/pgtest"
 	"github.com/taskhost/taskhost/host/ui"
 	"github.com/taskhost/taskhost/shared"
 )
@@ -130,14 +133,43 @@ type env struct {
 type envOptions struct {
 	token    string
 	readOnly bool
+	// node names the host, "ui-test" when empty; cluster says its store
+	// is shared.
+	node    string
+	cluster bool
 }
 
+// testStore is what a test host needs of its store.
+type testStore interface {
+	store.Store
+	scheduler.Store
+	api.Counter
+}
+
+// setup serves a host on Badger in a temporary directory.
 func setup(t *testing.T, o envOptions) *env {
 	t.Helper()
 	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: logWriter{t}})
 	st, err := badgerstore.Open(t.TempDir(), badgerstore.Options{Logger: log})
 	require.NoError(t, err)
-	h, err := host.New(st, host.Options{Logger: log, NodeID: "ui-test"})
+	return serveHost(t, st, o)
+}
+
+// serveHost serves a host on st, which it closes when the test ends.
+func serveHost(t *testing.T, st testStore, o envOptions) *env {
+	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: logWriter{t}})
+	if o.node == "" {
+		o.node = "ui-test"
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	url := "http://" + ln.Addr().String()
+	hostOpts := host.Options{Logger: log, NodeID: o.node, Address: url}
+	if o.cluster {
+		hostOpts.TaskInterval, hostOpts.Lease = time.Second, 3*time.Second
+	}
+	h, err := host.New(st, hostOpts)
 	require.NoError(t, err)
 	ctx := context.Background()
 	for typ, method := range map[string]string{"echo": "echo", "sleep": "sleep", "progress": "progress", "fail": "fail"} {
@@ -152,18 +184,15 @@ func setup(t *testing.T, o envOptions) *env {
 	require.NoError(t, h.Start(ctx))
 	require.NoError(t, sched.Start(ctx))
 
-	dashboard, err := ui.NewHandler(ui.Options{ReadOnly: o.readOnly, TokenRequired: o.token != "", NodeID: "ui-test"})
+	dashboard, err := ui.NewHandler(ui.Options{ReadOnly: o.readOnly, TokenRequired: o.token != "", NodeID: o.node, Cluster: o.cluster})
 	require.NoError(t, err)
 	srv := api.NewServer(h, api.ServerOptions{
 		Logger: log, Schedules: sched, Counts: st, Token: o.token,
 		UI: dashboard, UIReadOnly: o.readOnly,
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	hs.RegisterOnShutdown(srv.Close)
 	go func() { _ = hs.Serve(ln) }()
-	url := "http://" + ln.Addr().String()
 	var clientOpts []api.ClientOption
 	if o.token != "" {
 		clientOpts = append(clientOpts, api.WithToken(o.token))
@@ -526,7 +555,6 @@ func TestBrowserHandlersSchedulesAndNodes(t *testing.T) {
 
 	do(t, ctx, chromedp.Navigate(e.url+"/ui/nodes"))
 	waitJS(t, ctx, pageTimeout, "this node", `document.getElementById('nodes').textContent.includes('ui-test')`)
-	screenshot(t, ctx, "nodes")
 
 	// Keyboard: the skip link comes first and leads to the content.
 	do(t, ctx, chromedp.Navigate(e.url+"/ui/"), chromedp.KeyEvent("\t"))
@@ -540,4 +568,36 @@ func atoi(t *testing.T, s string) int {
 	_, err := fmt.Sscan(s, &n)
 	require.NoError(t, err)
 	return n
+}
+
+func TestBrowserClusterShowsTheNodes(t *testing.T) {
+	t.Parallel()
+	url, schema := pgtest.Schema(t)
+	ctx := tab(t)
+	open := func() *pgstore.Store {
+		st, err := pgstore.Open(context.Background(), url, pgstore.Options{Schema: schema})
+		require.NoError(t, err)
+		return st
+	}
+	a := serveHost(t, open(), envOptions{node: "node-a", cluster: true})
+	b := serveHost(t, open(), envOptions{node: "node-b", cluster: true})
+
+	do(t, ctx, chromedp.Navigate(a.url+"/ui/"))
+	waitJS(t, ctx, pageTimeout, "both nodes on the overview", `(() => {
+		const n = document.getElementById('nodes');
+		return !!n && n.textContent.includes('node-a') && n.textContent.includes('node-b');
+	})()`)
+	require.True(t, eval[bool](t, ctx, `!!document.querySelector('nav a[href="/ui/nodes"]')`), "the nodes page is listed")
+	require.Contains(t, eval[string](t, ctx, `document.getElementById('live-state').textContent`), "polling other nodes")
+
+	// A task created through the other node shows here too.
+	do(t, ctx, chromedp.Navigate(a.url+"/ui/tasks"))
+	waitJS(t, ctx, pageTimeout, "the list", `!!document.querySelector('#list table, #no-tasks')`)
+	id := b.create(t, "waiting", "", host.CreateOptions{})
+	waitJS(t, ctx, pageTimeout, "the task created on node-b", fmt.Sprintf(`!!document.querySelector('#list tr[data-id="%s"]')`, id))
+
+	do(t, ctx, chromedp.Navigate(a.url+"/ui/nodes"))
+	waitJS(t, ctx, pageTimeout, "the nodes page", `document.querySelectorAll('#nodes tbody tr').length === 2`)
+	require.Contains(t, eval[string](t, ctx, `document.getElementById('nodes').textContent`), b.url, "each node's address")
+	screenshot(t, ctx, "nodes")
 }
