@@ -547,7 +547,9 @@ export function handlers(main, app) {
     const p = hd.pool;
     const settings = [
       ['Plugin', h('span', { class: 'mono' }, hd.plugin)], ['Method', hd.method],
-      ['Max workers', hd.maxWorkerCount === -1 ? 'up to the system cap' : hd.maxWorkerCount],
+      ['Max workers', hd.maxWorkerCount === -1 ? `up to the system cap (${p.maxWorkers})` : hd.maxWorkerCount],
+      ['Workers kept started', hd.minWorkers || 'none (started for tasks)'],
+      ['Tasks per worker at once', hd.concurrency || p.concurrency || 1],
       ['Idle shutdown', hd.idleShutdownTimeout === -1 ? 'never (kept)' : hd.idleShutdownTimeout === 0 ? 'when idle' : duration(hd.idleShutdownTimeout)],
       ['Execution timeout', hd.executionTimeout ? duration(hd.executionTimeout) : 'none'],
       ['Initialise method', hd.initialiseMethod || '—'], ['Shutdown method', hd.shutdownMethod || '—'],
@@ -565,11 +567,11 @@ export function handlers(main, app) {
         h('dl', { class: 'fields counters' }, counters.map(([k, v]) => [h('dt', {}, k), h('dd', { class: 'num' }, v)]))),
       h('h3', {}, `Workers: ${workers.length} of at most ${p.maxWorkers}, ${p.crashes} lost to crashes so far`),
       workers.length ? scroller(`Workers of ${hd.type}`, table(`Live workers of ${hd.type}`,
-        ['Worker', 'PID', 'State', 'Current task', 'Calls', 'RSS', 'Uptime'],
+        ['Worker', 'PID', 'State', 'Current tasks', 'Calls', 'RSS', 'Uptime'],
         workers.map((w) => h('tr', { 'data-pid': w.pid },
           h('th', { scope: 'row' }, w.id), h('td', { class: 'num mono' }, w.pid),
-          h('td', {}, w.busy ? h('span', { class: 'status status-processing' }, 'busy') : h('span', { class: 'status' }, 'idle')),
-          h('td', {}, w.task ? taskLink(app, w.task) : '—'),
+          h('td', {}, w.busy ? h('span', { class: 'status status-processing' }, w.running > 1 ? `busy × ${w.running}` : 'busy') : h('span', { class: 'status' }, 'idle')),
+          h('td', {}, w.tasks && w.tasks.length ? w.tasks.slice().sort().map((id, i) => [i ? ', ' : null, taskLink(app, id)]) : '—'),
           h('td', { class: 'num' }, w.calls),
           h('td', { class: 'num' }, bytes(w.rss)),
           h('td', {}, duration(now - new Date(w.started).getTime())))))) : h('p', { class: 'muted' }, 'No worker runs now: one starts for the next task.'));
