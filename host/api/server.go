@@ -668,6 +668,11 @@ func (s *Server) startStream(w http.ResponseWriter, r *http.Request, status int)
 // until the client goes away or the server closes. The first event is a
 // resync: what the client read before it connected may be stale.
 func (s *Server) allEvents(w http.ResponseWriter, r *http.Request) error {
+	select {
+	case <-s.done:
+		return &Error{Status: http.StatusServiceUnavailable, Name: ErrorNameUnavailable, Message: "the server is closing: no new event stream"}
+	default:
+	}
 	ctx, cancel := untilClosed(r.Context(), s.done)
 	defer cancel()
 	changes := s.engine.Subscribe(ctx)

@@ -126,6 +126,7 @@ func newTab(t *testing.T) (ctx context.Context, cancel func()) {
 // on 127.0.0.1, and a client of it.
 type env struct {
 	h      *host.Host
+	srv    *api.Server
 	url    string
 	client *api.Client
 }
@@ -207,7 +208,7 @@ func serveHost(t *testing.T, st testStore, o envOptions) *env {
 		require.NoError(t, h.Stop(ctx))
 		require.NoError(t, st.Close())
 	})
-	return &env{h: h, url: url, client: client}
+	return &env{h: h, srv: srv, url: url, client: client}
 }
 
 type logWriter struct{ t *testing.T }
@@ -600,4 +601,30 @@ func TestBrowserClusterShowsTheNodes(t *testing.T) {
 	waitJS(t, ctx, pageTimeout, "the nodes page", `document.querySelectorAll('#nodes tbody tr').length === 2`)
 	require.Contains(t, eval[string](t, ctx, `document.getElementById('nodes').textContent`), b.url, "each node's address")
 	screenshot(t, ctx, "nodes")
+}
+
+func TestBrowserPauseAndPollingWhenTheStreamDrops(t *testing.T) {
+	t.Parallel()
+	ctx := tab(t)
+	e := setup(t, envOptions{})
+	e.create(t, "waiting", "", host.CreateOptions{})
+	do(t, ctx, chromedp.Navigate(e.url+"/ui/tasks"))
+	state := `document.getElementById('live-state').dataset.state`
+	waitJS(t, ctx, pageTimeout, "the live stream", state+` === 'live'`)
+	rows := `document.querySelectorAll('#list tbody tr').length`
+
+	// Paused, then resumed: what was created meanwhile shows.
+	do(t, ctx, chromedp.Click(chromedp.CSS("#pause")))
+	waitJS(t, ctx, pageTimeout, "the pause", state+` === 'paused' && document.getElementById('pause').getAttribute('aria-pressed') === 'true'`)
+	e.create(t, "waiting", "", host.CreateOptions{})
+	do(t, ctx, chromedp.Click(chromedp.CSS("#pause")))
+	waitJS(t, ctx, pageTimeout, "live again, with the task created while paused", state+` === 'live' && `+rows+` === 2`)
+
+	// The stream drops (the server ends every stream and opens no more):
+	// the page polls, and a new task still shows.
+	e.srv.Close()
+	waitJS(t, ctx, pageTimeout, "polling", state+` === 'polling'`)
+	id := e.create(t, "waiting", "", host.CreateOptions{})
+	waitJS(t, ctx, pageTimeout, "the task found by polling", fmt.Sprintf(`!!document.querySelector('#list tr[data-id="%s"]')`, id))
+	require.Equal(t, "polling", eval[string](t, ctx, state))
 }

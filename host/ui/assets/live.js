@@ -24,15 +24,22 @@ export class Live {
     // connections to a host, and each open stream holds one.
     document.addEventListener('visibilitychange', () => {
       if (this.paused) return;
-      if (document.hidden) {
-        if (this.abort) this.abort.abort();
-        clearTimeout(this.retryTimer);
-        this.setState('hidden');
-      } else {
-        this.connect();
-        this.refresh();
-      }
+      if (document.hidden) this.stop('hidden');
+      else this.resume();
     });
+  }
+
+  // stop closes the stream and stops retrying it, in state.
+  stop(state) {
+    if (this.abort) this.abort.abort();
+    clearTimeout(this.retryTimer);
+    this.setState(state);
+  }
+
+  // resume opens the stream again, and reads everything again meanwhile.
+  resume() {
+    this.connect();
+    this.refresh();
   }
 
   // listen adds a page's listener: onChanges(changes) for each batch the
@@ -52,14 +59,8 @@ export class Live {
     this.paused = paused;
     this.pauseEl.setAttribute('aria-pressed', String(paused));
     this.pauseEl.textContent = paused ? 'Resume' : 'Pause';
-    if (paused) {
-      if (this.abort) this.abort.abort();
-      clearTimeout(this.retryTimer);
-      this.setState('paused');
-    } else {
-      this.connect();
-      this.refresh();
-    }
+    if (paused) this.stop('paused');
+    else this.resume();
   }
 
   setState(state) {
