@@ -336,14 +336,22 @@ func TestBrowserOverviewCountsSeededTasks(t *testing.T) {
 	screenshot(t, ctx, "overview-narrow-dark")
 }
 
-func TestBrowserNewTaskAppearsWithoutReload(t *testing.T) {
-	t.Parallel()
+// liveTaskList serves a host with one pending task and shows its task
+// list, live.
+func liveTaskList(t *testing.T) (context.Context, *env) {
+	t.Helper()
 	ctx := tab(t)
 	e := setup(t, envOptions{})
 	e.create(t, "waiting", "", host.CreateOptions{})
 	do(t, ctx, chromedp.Navigate(e.url+"/ui/tasks"))
 	waitJS(t, ctx, pageTimeout, "the first task", `document.querySelectorAll('#list tbody tr').length === 1`)
 	waitJS(t, ctx, pageTimeout, "the live stream", `document.getElementById('live-state').dataset.state === 'live'`)
+	return ctx, e
+}
+
+func TestBrowserNewTaskAppearsWithoutReload(t *testing.T) {
+	t.Parallel()
+	ctx, e := liveTaskList(t)
 	// A mark that a reload would wipe.
 	do(t, ctx, run(`window.notReloaded = true`))
 
@@ -605,12 +613,8 @@ func TestBrowserClusterShowsTheNodes(t *testing.T) {
 
 func TestBrowserPauseAndPollingWhenTheStreamDrops(t *testing.T) {
 	t.Parallel()
-	ctx := tab(t)
-	e := setup(t, envOptions{})
-	e.create(t, "waiting", "", host.CreateOptions{})
-	do(t, ctx, chromedp.Navigate(e.url+"/ui/tasks"))
+	ctx, e := liveTaskList(t)
 	state := `document.getElementById('live-state').dataset.state`
-	waitJS(t, ctx, pageTimeout, "the live stream", state+` === 'live'`)
 	rows := `document.querySelectorAll('#list tbody tr').length`
 
 	// Paused, then resumed: what was created meanwhile shows.
