@@ -81,10 +81,26 @@ pg-stop: ## stop the PostgreSQL of make pg and remove its data
 	fi; \
 	rm -rf $(PGDATA)
 
+# The dashboard's browser tests (host/ui) drive Debian's Chromium; without
+# it they skip, but not under CI.
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: test
-test: node ## run the whole test suite with the race detector (tests build the plugins they run), and the Node packages' node --test suites
+test: node ## run the whole test suite with the race detector (tests build the plugins they run; the dashboard's need /usr/bin/chromium), and the Node packages' node --test suites
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ -n "$$CI" ]; then echo "make test: $(CHROMIUM) is missing and CI is set: the dashboard's browser tests must run (apt-get install -y chromium)" >&2; exit 1; fi; \
+		echo "!!! make test: SKIPPING the dashboard's browser tests: no $(CHROMIUM) (apt-get install -y chromium) !!!" >&2; \
+	fi
 	@for d in $(NODE_DIRS); do echo "npm test in $$d"; (cd $$d && npm test --silent) || exit 1; done
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: measure-ui
+measure-ui: ## store a million tasks (kept in bin/ui-measure) and print each dashboard page's render time and its API calls' (needs chromium)
+	TASKHOST_UI_MEASURE=1 TASKHOST_UI_MEASURE_DIR=$(BIN)/ui-measure $(GO) test -count=1 -v -timeout 60m -run TestMeasureRenderAtScale ./host/ui/ | grep -E 'measure_test|^(ok|FAIL|---)'
+
+.PHONY: screenshots
+screenshots: ## run the dashboard's browser tests and keep their screenshots in docs/ui (the README shows them)
+	TASKHOST_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(GO) test -count=1 -run 'TestBrowser' ./host/ui/
 
 .PHONY: test-faults
 test-faults: ## the long fault suite: the host SIGKILLed in 20 rounds over 200 tasks, every plugin failure mode (a few minutes)

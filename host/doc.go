@@ -11,6 +11,12 @@
 // worker pool, and writes the outcome: success, pending again for a
 // retry, failed, or cancelled. Retention then keeps or removes it.
 //
+// # Following it
+//
+// [Host.Watch] follows one task; [Host.Subscribe] gets every change of
+// every task this host makes (the dashboard's live view); [Host.Activity]
+// says what it did in each second of the last 15 minutes.
+//
 // The engine is the only place that joins storage ([store.Store]) and
 // processes (the internal worker pools); it knows nothing about HTTP.
 package host

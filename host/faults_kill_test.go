@@ -476,7 +476,9 @@ func readSnapshot(t *testing.T, path string) map[string]*store.Record {
 		}
 		var sl snapLine
 		require.NoError(t, json.Unmarshal([]byte(line), &sl), line)
-		out[sl.Task.ID] = &store.Record{Task: sl.Task, Attempts: sl.Attempts}
+		rec := &store.Record{Task: sl.Task}
+		rec.Attempts = sl.Attempts
+		out[sl.Task.ID] = rec
 	}
 	return out
 }

@@ -198,7 +198,9 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 		hd.runs.Done()
 	}()
 	started := time.Now()
-	h.opts.Observer.TaskStarted(hd.typ, max(started.Sub(rec.Due()), 0))
+	wait := max(started.Sub(rec.Due()), 0)
+	h.opts.Observer.TaskStarted(hd.typ, wait)
+	h.activity.started(wait)
 	req := pool.Request{Payload: rec.Payload, Task: shared.CallTask{
 		ID: rec.ID, Type: rec.Type, ThreadID: rec.ThreadID, Attempt: rec.Attempts,
 		RetriesRemaining: rec.RetriesRemaining, ContextIDs: rec.ContextIDs,
@@ -225,6 +227,7 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	}
 	hd.logAttempt(rec, outcome, runErr, ran)
 	h.opts.Observer.TaskFinished(hd.typ, outcome, ran)
+	h.activity.finished(outcome)
 	if err != nil {
 		// The task stays processing; the next Start runs it again.
 		hd.log.Error("recording outcome failed", "task_id", rec.ID, "error", err)
@@ -244,6 +247,7 @@ func (hd *handler) finish(rec *store.Record, want intent, result []byte, runErr 
 		err := h.st.Delete(ctx, rec.ID)
 		if err == nil || errors.Is(err, shared.ErrNotFound) {
 			h.closeWatchers(rec.ID, nil)
+			h.changedRecord(ChangeRemoved, rec)
 			return OutcomeCancelled, nil
 		}
 		return OutcomeCancelled, err
@@ -314,6 +318,7 @@ func (h *Host) setProgress(r *run, p shared.Progress) {
 	t := r.rec.Task
 	t.Progress = &p
 	h.publish(t)
+	h.changed(ChangeProgress, &t)
 }
 
 // callbackQueue runs a handler's state-change callback on one goroutine,

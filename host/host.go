@@ -44,7 +44,11 @@ type Host struct {
 	heard      map[string]heardFinal
 	heardOrder []heardAt     // heard's keys, oldest first, to forget them in order
 	stopped    chan struct{} // closed by Stop: ends the cleanup loop
-	loops      sync.WaitGroup
+	// changes are the subscribers of Subscribe (changes.go).
+	changes changeFeed
+	// activity holds the last minutes' per-second samples (activity.go).
+	activity activity
+	loops    sync.WaitGroup
 }
 
 // run is one attempt of a task in progress on this host.
@@ -273,6 +277,11 @@ func (h *Host) create(ctx context.Context, tasks []NewTask, w *watcher) ([]*stor
 	var woke atomic.Bool
 	wake := func() {
 		woke.Store(true)
+		// Before the dispatchers wake: a subscriber sees the create
+		// before the claim.
+		for _, rec := range recs {
+			h.changedRecord(ChangeCreated, rec)
+		}
 		for typ := range perType {
 			h.wake(typ)
 		}
@@ -484,6 +493,7 @@ func (h *Host) stopTask(ctx context.Context, rawID string, want intent) error {
 		}
 		if err == nil && want == intentRemove {
 			h.closeWatchers(id, nil)
+			h.changedRecord(ChangeRemoved, rec)
 		}
 		return err
 	}
@@ -570,6 +580,9 @@ func (h *Host) Retry(ctx context.Context, rawID string) error {
 			return fmt.Errorf("retry task %s: %w", id, err)
 		}
 		report(&next)
+		if rec.Status == shared.StatusPending {
+			h.changedRecord(ChangeUpdated, &next) // no transition to report: due now
+		}
 		h.wake(rec.Type)
 		return nil
 	}
@@ -611,6 +624,7 @@ func (h *Host) settle(ctx context.Context, next *store.Record, from shared.Statu
 	}
 	report(next)
 	if next.Status.Terminal() && (next.RetainFor == nil || *next.RetainFor == 0) {
+		h.changedRecord(ChangeRemoved, next)
 		h.announceFinal(next.Task) // removed: watches on other nodes read it nowhere else
 	}
 	if next.Status == shared.StatusPending {
@@ -640,6 +654,7 @@ func (h *Host) transition(typ string) func(*store.Record) {
 		}
 		t := rec.Task
 		slot.fill(&t)
+		h.changed(ChangeUpdated, &t)
 		if t.Status.Terminal() {
 			h.closeWatchers(t.ID, &t)
 		} else {
@@ -735,6 +750,7 @@ func (h *Host) sweep(ctx context.Context) error {
 		}
 		if n > 0 {
 			h.log.Debug("swept expired tasks", "count", n)
+			h.changed(ChangeResync, nil) // which ones, the store does not say
 		}
 		if n < sweepBatch {
 			return nil

@@ -63,6 +63,9 @@ type Task struct {
 	// RetryInterval is in milliseconds.
 	RetryInterval    *int64 `json:"retryInterval,omitempty"`
 	RetriesRemaining *int   `json:"retriesRemaining,omitempty"`
+	// Attempts counts the attempts that have started (a run interrupted
+	// by a crash or a stop counts too), 0 before the first.
+	Attempts int `json:"attempts,omitempty"`
 
 	Payload    json.RawMessage   `json:"payload,omitempty"`
 	Result     json.RawMessage   `json:"result,omitempty"`

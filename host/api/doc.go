@@ -14,8 +14,12 @@
 //	GET    /v1/tasks/{id}/events  → Server-Sent Events, one "data: <task>" per change
 //	GET    /v1/handlers           → 200 {"handlers":[...]}
 //	GET    /v1/schedules          → 200 {"tasks":{"<id>":[{"nextTriggerTime","intervalDays","intervalHours","intervalMinutes","cron","lastRunTime"}]}}
+//	GET    /v1/events             → Server-Sent Events, one "data: <host.Change>" per change of any task (a resync first)
+//	GET    /v1/counts             → 200 {"counts":{"<type>":{"<status>":n}},"asOf","tookMs"}, when ServerOptions.Counts is set
+//	GET    /v1/activity           → 200 host.Activity: the last 15 minutes, a sample a second
 //	GET    /healthz               → 200 {"status":"ok"}
 //	GET    /metrics               → 200 Prometheus text (host/metrics), when ServerOptions.Metrics is set
+//	GET    /ui/…                  → the dashboard (host/ui), when ServerOptions.UI is set; / redirects there
 //
 // retryInterval and retainFor are milliseconds. retainFor -1 keeps a
 // finished task forever, 0 (or absent) removes it as soon as it is

@@ -52,7 +52,7 @@ func setupE2E(t *testing.T) *e2e {
 	}
 	require.NoError(t, h.Start(ctx))
 
-	srv := api.NewServer(h, api.ServerOptions{Logger: log, MaxPayloadSize: 1024})
+	srv := api.NewServer(h, api.ServerOptions{Logger: log, MaxPayloadSize: 1024, Counts: st})
 	ts := httptest.NewServer(srv.Handler())
 	client, err := api.NewClient(ts.URL)
 	require.NoError(t, err)

@@ -114,6 +114,11 @@ func (f *fakeEngine) CreateWatch(ctx context.Context, typ string, payload json.R
 
 func (f *fakeEngine) Nodes(context.Context) ([]host.Node, error) { return nil, errUnexpected }
 
+// Subscribe is for the real host's tests only (e2e_test.go).
+func (f *fakeEngine) Subscribe(context.Context) *host.Changes { return nil }
+
+func (f *fakeEngine) Activity() host.Activity { return host.Activity{} }
+
 func (f *fakeEngine) HasHandler(typ string) bool {
 	return f.hasHandler == nil || f.hasHandler(typ)
 }

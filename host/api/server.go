@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -36,6 +37,8 @@ type Engine interface {
 	Nodes(ctx context.Context) ([]host.Node, error)
 	Watch(ctx context.Context, id string) (<-chan shared.Task, error)
 	CreateWatch(ctx context.Context, typ string, payload json.RawMessage, opts host.CreateOptions) (string, <-chan shared.Task, error)
+	Subscribe(ctx context.Context) *host.Changes
+	Activity() host.Activity
 }
 
 var _ Engine = (*host.Host)(nil)
@@ -82,6 +85,18 @@ type ServerOptions struct {
 	// whose pages may call the API besides the host's own (403 otherwise);
 	// they get CORS headers.
 	AllowedOrigins []string
+	// Counts answers GET /v1/counts from a snapshot it refreshes in the
+	// background (counts.go); nil leaves the route out (404). A
+	// *badgerstore.Store or *pgstore.Store is one.
+	Counts Counter
+	// UI, when set, serves the web dashboard under /ui/ (and / redirects
+	// there): the Host and Origin checks apply, the token does not, since
+	// its pages carry no secret and must load to ask for the token; the
+	// API calls they make need it as any other.
+	UI http.Handler
+	// UIReadOnly refuses every request that changes something when it
+	// comes from the dashboard (see fromUI) with 403.
+	UIReadOnly bool
 }
 
 // Server serves an [Engine] over HTTP. Use [Server.Handler] with an
@@ -97,6 +112,7 @@ type Server struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	draining  atomic.Bool
+	counts    *countCache // nil without opts.Counts
 }
 
 // NewServer returns a server of engine.
@@ -129,9 +145,15 @@ func NewServer(engine Engine, opts ServerOptions) *Server {
 	s.handle("GET /v1/handlers", s.handlers)
 	s.handle("GET /v1/schedules", s.schedules)
 	s.handle("GET /v1/nodes", s.nodes)
+	s.handle("GET /v1/events", s.allEvents)
+	s.handle("GET /v1/activity", s.activity)
 	s.handle("GET /healthz", s.health)
 	if opts.Metrics != nil {
 		s.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	if opts.Counts != nil {
+		s.counts = newCountCache(opts.Counts, s.log, s.done)
+		s.handle("GET /v1/counts", s.countsNow)
 	}
 	return s
 }
@@ -192,6 +214,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if foreign && setCORS(w, r) {
 		return
 	}
+	if s.opts.UI != nil && s.serveUI(w, r) {
+		return
+	}
 	if !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="taskhost"`)
 		s.writeError(w, r, &Error{
@@ -202,6 +227,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkBody(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.checkReadOnly(r); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -564,16 +593,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 // engine closes ch, timeout fires, the client goes away or the server
 // closes.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, ch <-chan shared.Task, timeout <-chan time.Time) {
-	rc := http.NewResponseController(w)
-	// A server-wide write timeout must not cut a long stream.
-	_ = rc.SetWriteDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(status)
-	if err := rc.Flush(); err != nil {
-		s.log.Debug("event stream", "path", r.URL.Path, "error", err)
+	rc, ok := s.startStream(w, r, status)
+	if !ok {
 		return
 	}
 	keepAlive := time.NewTicker(s.opts.KeepAlive)
@@ -608,6 +629,99 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, status int, ch <
 			return
 		}
 	}
+}
+
+// untilClosed returns ctx, cancelled also once done is closed.
+func untilClosed(ctx context.Context, done <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// startStream answers with status and the headers of Server-Sent Events;
+// ok is false when the client is gone already.
+func (s *Server) startStream(w http.ResponseWriter, r *http.Request, status int) (rc *http.ResponseController, ok bool) {
+	rc = http.NewResponseController(w)
+	// A server-wide write timeout must not cut a long stream.
+	_ = rc.SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(status)
+	if err := rc.Flush(); err != nil {
+		s.log.Debug("event stream", "path", r.URL.Path, "error", err)
+		return nil, false
+	}
+	return rc, true
+}
+
+// allEvents streams every change of every task this host makes as
+// Server-Sent Events, one "data: <change JSON>" event each (a
+// host.Change: kind and task, the task without payload and result),
+// until the client goes away or the server closes. The first event is a
+// resync: what the client read before it connected may be stale.
+func (s *Server) allEvents(w http.ResponseWriter, r *http.Request) error {
+	select {
+	case <-s.done:
+		return &Error{Status: http.StatusServiceUnavailable, Name: ErrorNameUnavailable, Message: "the server is closing: no new event stream"}
+	default:
+	}
+	ctx, cancel := untilClosed(r.Context(), s.done)
+	defer cancel()
+	changes := s.engine.Subscribe(ctx)
+	rc, ok := s.startStream(w, r, http.StatusOK)
+	if !ok {
+		return nil
+	}
+	batch := []host.Change{{Kind: host.ChangeResync}}
+	for {
+		var frames []byte
+		for _, ch := range batch {
+			data, err := json.Marshal(ch)
+			if err != nil {
+				s.log.Error("encode change event", "error", err)
+				return nil
+			}
+			frames = fmt.Appendf(frames, "data: %s\n\n", data)
+		}
+		if len(batch) == 0 {
+			frames = []byte(": keep-alive\n\n")
+		}
+		if _, err := w.Write(frames); err != nil {
+			return nil
+		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+		wait, done := context.WithTimeout(ctx, s.opts.KeepAlive)
+		var err error
+		batch, err = changes.Next(wait)
+		done()
+		if err != nil && ctx.Err() != nil || err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil // the client, the server or the subscription ended
+		}
+	}
+}
+
+func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
+	s.writeJSON(w, http.StatusOK, s.engine.Activity())
+	return nil
+}
+
+func (s *Server) countsNow(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.counts.get(r.Context())
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, http.StatusOK, c)
+	return nil
 }
 
 // queryParams are the parameters GET /v1/tasks takes.

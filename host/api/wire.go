@@ -72,6 +72,15 @@ type NodesResponse struct {
 	Nodes []host.Node `json:"nodes"`
 }
 
+// CountsResponse answers GET /v1/counts: the stored tasks by type and
+// status, as counted at AsOf (a snapshot at most a few seconds old; the
+// count took TookMS).
+type CountsResponse struct {
+	Counts map[string]map[shared.Status]int `json:"counts"`
+	AsOf   time.Time                        `json:"asOf"`
+	TookMS int64                            `json:"tookMs"`
+}
+
 // HealthResponse answers GET /healthz.
 type HealthResponse struct {
 	Status string `json:"status"`

@@ -23,12 +23,11 @@ var ErrConflict = errors.New("task changed concurrently")
 // for a task whose id is taken: a create made twice under one id.
 var ErrExists = errors.New("exists")
 
-// Record is a task as stored: the public task plus the engine's
-// bookkeeping, which the API never shows.
+// Record is a task as stored: the public task (its Attempts, how often
+// it has started processing, is the fencing token of Update) plus the
+// engine's bookkeeping, which the API never shows.
 type Record struct {
 	shared.Task
-	// Attempts counts how often the task has started processing.
-	Attempts int `json:"attempts,omitempty"`
 	// LeaseOwner is the node that claimed the task while it is processing.
 	LeaseOwner string `json:"leaseOwner,omitempty"`
 	// LeaseUntil is when the claim lapses; a shared multi-host backend lets

@@ -81,6 +81,11 @@ type Config struct {
 	// Store, when set, keeps tasks in PostgreSQL (cluster mode) instead
 	// of Badger in DataDir.
 	Store *StoreConfig
+	// UI serves the web dashboard at /ui/. Default true.
+	UI bool
+	// UIReadOnly shows the dashboard without actions, and refuses them
+	// from it. Default false.
+	UIReadOnly bool
 }
 
 // HandlerConfig is one handler block. Its workers run in the config
@@ -118,6 +123,7 @@ func DefaultConfig() *Config {
 		DrainTimeout:         DefaultDrainTimeout,
 		MaxResultSize:        DefaultMaxResultSize,
 		Lease:                DefaultLease,
+		UI:                   true,
 	}
 }
 
@@ -178,6 +184,8 @@ type fileConfig struct {
 	NodeIDRange               hcl.Range      `hcl:"node_id,attr_value_range"`
 	Lease                     *string        `hcl:"lease,optional"`
 	LeaseRange                hcl.Range      `hcl:"lease,attr_value_range"`
+	UI                        *bool          `hcl:"ui,optional"`
+	UIReadOnly                *bool          `hcl:"ui_read_only,optional"`
 	Stores                    []storeFile    `hcl:"store,block"`
 	Handlers                  []handlerFile  `hcl:"handler,block"`
 	Schedules                 []scheduleFile `hcl:"schedule,block"`
@@ -357,6 +365,12 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 	}
 	if fc.StrictTypes != nil {
 		cfg.StrictTypes = *fc.StrictTypes
+	}
+	if fc.UI != nil {
+		cfg.UI = *fc.UI
+	}
+	if fc.UIReadOnly != nil {
+		cfg.UIReadOnly = *fc.UIReadOnly
 	}
 	if fc.NodeID != nil {
 		if err := host.ValidateNodeID(*fc.NodeID); err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/taskhost/taskhost/host/store"
 	"github.com/taskhost/taskhost/host/store/badgerstore"
 	"github.com/taskhost/taskhost/host/store/pgstore"
+	"github.com/taskhost/taskhost/host/ui"
 	"github.com/taskhost/taskhost/shared"
 )
 
@@ -218,10 +219,15 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		// the token: any Host will do.
 		allowedHosts = []string{"*"}
 	}
+	dashboard, err := dashboardHandler(cfg)
+	if err != nil {
+		return errors.Join(err, stop())
+	}
 	apiServer := api.NewServer(h, api.ServerOptions{
 		Schedules: sched, Logger: log.Named("api"), Metrics: m.Handler(), Token: cfg.APIToken,
 		MaxPayloadSize: host.DefaultMaxPayloadSize,
 		AllowedHosts:   allowedHosts, AllowedOrigins: cfg.AllowedOrigins,
+		Counts: st, UI: dashboard, UIReadOnly: cfg.UIReadOnly,
 	})
 	httpServer := &http.Server{
 		Handler:           apiServer.Handler(),
@@ -234,6 +240,9 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 	go func() { served <- httpServer.Serve(ln) }()
 	log.Info("serving the API", "addr", "http://"+ln.Addr().String(), "store", where, "node", cfg.NodeID,
 		"handlers", len(cfg.Handlers), "schedules", len(cfg.Schedules))
+	if dashboard != nil {
+		log.Info("serving the dashboard", "url", "http://"+ln.Addr().String()+ui.Prefix, "read_only", cfg.UIReadOnly)
+	}
 
 	var runErr error
 	select {
@@ -259,6 +268,19 @@ func serve(cfg *Config, log hclog.Logger) (err error) {
 		_ = httpServer.Close()
 	}
 	return errors.Join(runErr, stopErr)
+}
+
+// dashboardHandler is the web dashboard's handler, nil when the config
+// turns it off.
+func dashboardHandler(cfg *Config) (http.Handler, error) {
+	if !cfg.UI {
+		return nil, nil
+	}
+	h, err := ui.NewHandler(ui.Options{ReadOnly: cfg.UIReadOnly, TokenRequired: cfg.APIToken != "", Cluster: cfg.Store != nil, NodeID: cfg.NodeID})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	return h, nil
 }
 
 // taskStore is what serve needs of a store: the engine's view of it, the

@@ -844,10 +844,29 @@ type WorkerStats struct {
 	Calls uint64 `json:"calls"`
 	// Running is the calls in flight on it.
 	Running int `json:"running"`
+	// Tasks are the ids of the tasks it runs, in no particular order.
+	Tasks []string `json:"tasks,omitempty"`
+	// RSS is its resident memory in bytes (0 if it could not be read).
+	RSS int64 `json:"rss"`
+	// Started is when its start began.
+	Started time.Time `json:"started"`
 }
 
 // Stats returns a snapshot of the pool's workers and counters.
 func (p *Pool) Stats() Stats {
+	s, workers := p.snapshot()
+	// Read outside the pool's lock: /proc and each worker's own lock.
+	for i, w := range workers {
+		ws := &s.Workers[i]
+		ws.Tasks = w.runningTasks()
+		ws.RSS, _ = residentBytes(w.pid)
+	}
+	return s
+}
+
+// snapshot is Stats but for what is read outside the pool's lock, and
+// the workers in the order of Stats.Workers.
+func (p *Pool) snapshot() (Stats, []*worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Stats{
@@ -858,9 +877,11 @@ func (p *Pool) Stats() Stats {
 		Kills: p.stats.kills, Spawns: p.stats.spawns, SpawnFailures: p.stats.spawnFailures,
 		Recycled: p.stats.recycled, MemoryKills: p.stats.memoryKills,
 	}
+	workers := make([]*worker, 0, len(p.all))
 	for w := range p.all {
 		s.Running += w.inflight
-		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: w.inflight > 0, Calls: w.calls.Load(), Running: w.inflight})
+		s.Workers = append(s.Workers, WorkerStats{ID: w.id, PID: w.pid, Busy: w.inflight > 0, Calls: w.calls.Load(), Running: w.inflight, Started: w.began})
+		workers = append(workers, w)
 	}
-	return s
+	return s, workers
 }

@@ -85,6 +85,8 @@ type worker struct {
 	reasonCall uint64
 	lostTold   bool
 	rssSeen    int64 // the RSS that broke the memory limit
+	// tasks maps each running call to its task's id, for Stats.
+	tasks map[uint64]string
 }
 
 // nextCallID numbers a call on w: the plugin matches a Cancel that
@@ -423,6 +425,7 @@ func (w *worker) callMethod(ctx context.Context, method string, payload json.Raw
 func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(shared.Progress)) (result json.RawMessage, err error, healthy bool) {
 	callID := w.nextCallID()
 	w.beginCall(callID, p.cfg.MemoryLimit)
+	w.noteTask(callID, req.Task.ID)
 	w.progress.Begin(callID, onProgress)
 	call := shared.Call{
 		ID: callID, Method: p.cfg.Method, Payload: req.Payload, Task: req.Task,
@@ -672,7 +675,29 @@ func (w *worker) endCall(id uint64) (killReason, uint64) {
 		t.Stop()
 	}
 	delete(w.live, id)
+	delete(w.tasks, id)
 	return w.reason, w.reasonCall
+}
+
+// noteTask records that call id runs task taskID, for Stats.
+func (w *worker) noteTask(id uint64, taskID string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.tasks == nil {
+		w.tasks = make(map[uint64]string)
+	}
+	w.tasks[id] = taskID
+}
+
+// runningTasks lists the ids of the tasks w runs.
+func (w *worker) runningTasks() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var ids []string
+	for _, id := range w.tasks {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (w *worker) killReason() (killReason, uint64) {

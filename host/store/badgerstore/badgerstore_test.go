@@ -87,8 +87,9 @@ func fullRecord() *store.Record {
 			Error:      &shared.TaskError{Name: "Error", Message: "m", Permanent: true},
 			ContextIDs: map[string]string{"b": "2", "a": "1"},
 			Progress:   &shared.Progress{Percent: 99.5, Message: "almost"},
+			Attempts:   4,
 		},
-		Attempts: 4, LeaseOwner: "node-1", LeaseUntil: *at(6),
+		LeaseOwner: "node-1", LeaseUntil: *at(6),
 	}
 }
 

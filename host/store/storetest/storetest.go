@@ -298,8 +298,8 @@ func testRoundTripAllFields(t *testing.T, f *fixture) {
 			Error:            &shared.TaskError{Name: "Boom", Message: "it broke: \"badly\"", Permanent: true},
 			ContextIDs:       map[string]string{"org": "o-1", "user": "u \u00e9"},
 			Progress:         &shared.Progress{Percent: 42.5, Message: "halfway"},
+			Attempts:         3,
 		},
-		Attempts:   3,
 		LeaseOwner: "node-7",
 		LeaseUntil: at(9_999),
 	}
