@@ -103,11 +103,17 @@ func TestStdioAndControllerWorkOverMutualTLS(t *testing.T) {
 	t.Parallel()
 	logger, logs := testlog.New(hclog.Info)
 	cfg := setup(t)
-	cfg.Method, cfg.Logger, cfg.IdleShutdownTimeout = "print", logger, 0
+	// The worker is kept until the line has reached the host: stopped at
+	// once (idle shutdown 0), it could exit before its stdio stream had
+	// carried the line, and the line was lost (1 run in 10 here).
+	cfg.Method, cfg.Logger, cfg.IdleShutdownTimeout = "print", logger, KeepForever
 	p := newPool(t, NewSystem(1), cfg)
 	_, err := call(t, p, `{"Line":"printed over mutual TLS"}`)
 	require.NoError(t, err)
 	eventually(t, "the printed line", func() bool { return len(logs.Matching("printed over mutual TLS", "stream=stdout")) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, p.Close(ctx), "the controller stops the worker")
 	eventually(t, "the worker's exit", func() bool { return len(logs.Matching("worker exited")) == 1 })
 	require.Contains(t, logs.Matching("worker exited")[0], `status="exit status 0"`, logs.String())
 	require.Empty(t, logs.Matching("failed to exit gracefully"), logs.String())
