@@ -279,3 +279,26 @@ func TestNodePluginHandshakeLine(t *testing.T) {
 	require.True(t, time.Now().After(cert.NotBefore) && time.Now().Before(cert.NotAfter))
 	require.NoError(t, cert.CheckSignatureFrom(cert), "self-signed")
 }
+
+// A Node plugin that declares concurrency ({ concurrency: n } to serve)
+// runs that many calls at once in one process; one that does not is
+// refused a handler of concurrency above 1.
+func TestNodePluginConcurrency(t *testing.T) {
+	t.Parallel()
+	cfg, _ := nodeSetup(t)
+	cfg.Concurrency = 2
+	_, err := New(context.Background(), NewSystem(1), cfg)
+	require.ErrorIs(t, err, shared.ErrInvalidArgument)
+	require.ErrorContains(t, err, "runs one call at a time")
+	require.ErrorContains(t, err, "{ concurrency: n }")
+
+	cfg.Concurrency, cfg.Method = 4, "meet"
+	cfg.Env = map[string]string{"TESTWORKER_CONCURRENCY": "4"}
+	p := newPool(t, NewSystem(1), cfg)
+	got := meetAll(t, p, 4, 4, "a")
+	for _, r := range got {
+		require.Equal(t, got[0].PID, r.PID, "one process")
+		require.Equal(t, int64(4), r.MaxActive)
+	}
+	require.Equal(t, uint64(1), p.Stats().Spawns)
+}

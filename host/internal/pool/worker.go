@@ -304,7 +304,7 @@ func (p *Pool) probe(ctx context.Context) error {
 	if declared := max(info.MaxConcurrency, 1); p.conc > declared {
 		if declared == 1 {
 			return fail("concurrency %d: plugin %s runs one call at a time: it does not declare that its methods may run "+
-				"concurrently (a Go plugin passes sdk.Concurrency(n) to sdk.Serve)", p.conc, p.cfg.program())
+				"concurrently (a Go plugin passes sdk.Concurrency(n) to sdk.Serve, a Node plugin { concurrency: n } to serve)", p.conc, p.cfg.program())
 		}
 		return fail("concurrency %d: plugin %s declares at most %d calls at once", p.conc, p.cfg.program(), declared)
 	}

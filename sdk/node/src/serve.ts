@@ -25,6 +25,17 @@ import { Worker, type Call, type Methods, type Task } from './worker.js';
 export interface ServeOptions {
   /** The lowest level logged; default "trace" (the host filters by its own level). */
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * How many calls one process of this plugin runs at once, declared to
+   * the host (the Go SDK's sdk.Concurrency): a handler may then set
+   * `concurrency` up to it. Default 1, twin's model; the host refuses a
+   * handler whose concurrency is above it. Calls, cancels and progress
+   * are matched by call id, so methods need only be safe to run
+   * together. An uncaught exception or unhandled rejection fails every
+   * call running at that moment with Panic (which call threw cannot be
+   * told without tracking each call's asynchronous context).
+   */
+  concurrency?: number;
 }
 
 // grpc-js as the build bundled it (scripts/build.mjs says why).
@@ -50,9 +61,13 @@ export function serve(methods: Methods, options: ServeOptions = {}): void {
   const logger = newLogger((line) => rawStderr(line), options.logLevel);
   let security: Security;
   let worker: Worker;
+  const concurrency = options.concurrency ?? 1;
   try {
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 0xffff_ffff) {
+      throw new RangeError(`serve: concurrency ${options.concurrency}: want a whole number of calls, 1 or more`);
+    }
     security = securityFromEnv(process.env);
-    worker = new Worker(methods, logger);
+    worker = new Worker(methods, logger, concurrency);
   } catch (err) {
     logger.error('plugin init error', { error: err });
     process.exit(1);
@@ -160,7 +175,7 @@ function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void):
   const service = (name: string) => codec.service(name);
 
   server.addService(service('taskhost.worker.v1.Worker'), {
-    Methods: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { names: worker.names() }),
+    Methods: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { names: worker.names(), max_concurrency: worker.concurrency }),
     Invoke: (call: grpc.ServerUnaryCall<WireInvoke, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const r = call.request;
       const c: Call = {

@@ -1,7 +1,7 @@
-// The worker: the methods a plugin exports, served one call at a time
-// (the host never sends a worker a second call while one runs, but the
-// code does not rely on it), with cancellation, timeouts, progress and
-// the isolation of uncaught errors. It knows nothing of gRPC: the server
+// The worker: the methods a plugin exports, served one call at a time or,
+// when the plugin declares concurrency (ServeOptions), several at once:
+// every call, cancel and progress report carries its call id. With
+// cancellation, timeouts, progress and the isolation of uncaught errors. It knows nothing of gRPC: the server
 // translates the wire messages to and from the shapes below.
 
 import { ErrorName, panicError, toWireError, type WireError } from './errors.js';
@@ -99,6 +99,8 @@ export class Worker {
   constructor(
     private readonly methods: Methods,
     private readonly logger: Logger,
+    /** How many calls it runs at once, as declared to the host. */
+    readonly concurrency = 1,
   ) {
     for (const [name, m] of Object.entries(methods)) {
       if (typeof m !== 'function') throw new TypeError(`method "${name}" is a ${typeof m}, not a function`);
@@ -201,11 +203,13 @@ export class Worker {
   }
 
   /**
-   * uncaught fails the running call with a Panic error, and reports
-   * whether there was one. The host runs one call at a time on a worker,
-   * so the call running is the one to blame. (Tracking each call's
-   * asynchronous context with an AsyncLocalStorage would name it for
-   * sure, but costs every call of every plugin a third more CPU on Node 20.)
+   * uncaught fails the running calls with a Panic error, and reports
+   * whether there were any. One call at a time (the default), the call
+   * running is the one to blame; with several, every one running fails,
+   * as every task on a Go plugin process that crashes does. (Tracking
+   * each call's asynchronous context with an AsyncLocalStorage would name
+   * the one, but costs every call of every plugin a third more CPU on
+   * Node 20.)
    */
   uncaught(err: unknown, what: string): boolean {
     const calls = [...this.running.values()];
@@ -287,8 +291,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 /** createWorker returns the worker that serve() would serve: for tests and custom servers. */
-export function createWorker(methods: Methods, logger: Logger): Worker {
-  return new Worker(methods, logger);
+export function createWorker(methods: Methods, logger: Logger, concurrency = 1): Worker {
+  return new Worker(methods, logger, concurrency);
 }
 
 function isWireError(v: unknown): v is WireError {
