@@ -5,10 +5,11 @@ import (
 	"strconv"
 )
 
-// Targets from issue 5, checked against each figure's median over runs.
+// Targets from issue 5, checked against each figure's median over runs
+// (issue 12 raised bulk's share of the raw echo from 0.40 to 0.60).
 const (
 	targetBulkRate      = 20_000 // tasks/s
-	targetBulkOfEcho    = 0.40   // of the raw echo calls/s
+	targetBulkOfEcho    = 0.60   // of the raw echo calls/s
 	targetStartP50      = 1      // ms, create → handler start
 	targetStartP99      = 3
 	targetResultP50     = 2 // ms, create → result visible
