@@ -176,7 +176,7 @@ func New(opts Options) *Metrics {
 		}),
 		syncBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "taskhost_store_sync_batch_size",
-			Help:    "Durable commits acknowledged by one group sync.",
+			Help:    "Durable commits (transactions, each of one or more writes) acknowledged by one group sync.",
 			Buckets: batchBuckets,
 		}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{

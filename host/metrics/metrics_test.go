@@ -195,11 +195,14 @@ func TestHostMetrics(t *testing.T) {
 	require.Zero(t, got[`taskhost_tasks_finished_total{outcome="success",type="flaky"}`])
 	require.Zero(t, got[`taskhost_tasks_finished_total{outcome="requeued",type="echo"}`])
 
-	// Every durable write was counted, and every one of them was in
-	// exactly one group sync.
+	// Every durable write was counted, and every one of them was in a
+	// transaction of exactly one group sync; a transaction may carry
+	// several writes (outcomes made together), so the syncs count no
+	// more transactions than there were writes.
 	commits := got["taskhost_store_commit_seconds_count"]
 	require.Positive(t, commits)
-	require.Equal(t, commits, got["taskhost_store_sync_batch_size_sum"])
+	require.Positive(t, got["taskhost_store_sync_batch_size_sum"])
+	require.LessOrEqual(t, got["taskhost_store_sync_batch_size_sum"], commits)
 	require.Positive(t, got["taskhost_store_sync_seconds_count"])
 	require.LessOrEqual(t, got["taskhost_store_sync_seconds_count"], commits)
 

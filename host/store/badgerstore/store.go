@@ -30,8 +30,9 @@ type Options struct {
 	// 0 means DefaultGCInterval; negative turns it off.
 	GCInterval time.Duration
 	// OnSync, if set, is called after each successful group sync (see
-	// Durability in the package doc) with the number of commits it made
-	// durable and how long the sync took. It runs on a writer's
+	// Durability in the package doc) with the number of commits
+	// (transactions: one may carry several writes made together, see
+	// batch.go) it made durable and how long the sync took. It runs on a writer's
 	// goroutine before the writers it covers are released, so it must be
 	// quick and never block. An InMemory store never calls it.
 	OnSync func(commits int, d time.Duration)
