@@ -61,9 +61,17 @@ function confirm(text, yes) {
   document.getElementById('confirm-text').textContent = text;
   document.getElementById('confirm-yes').textContent = yes;
   return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+    // The close event comes after the dialog has closed, as a task of its
+    // own: asked again at once, the dialog is open again when the close of
+    // the last answer arrives. Only a close that leaves it closed answers.
+    const closed = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener('close', closed);
+      resolve(dialog.returnValue === 'ok');
+    };
     dialog.returnValue = '';
     dialog.showModal();
+    dialog.addEventListener('close', closed);
   });
 }
 
