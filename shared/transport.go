@@ -167,21 +167,31 @@ func PluginTLSConfig(lookup func(string) (string, bool)) (*tls.Config, error) {
 // one expected of it.
 var errNotIssued = errors.New("the peer presented a certificate other than the one the host issued for this connection")
 
-// mutualTLS is either side's config: present own, trust exactly peer, as
+// mutualTLS is either side's config: present own, accept exactly peer, as
 // server and as client (go-plugin's broker may dial either way), TLS 1.3.
+//
+// The peer is pinned, not verified as a chain: VerifyConnection compares
+// the certificate the peer presented with peer, and TLS 1.3 makes the
+// peer prove it holds that certificate's key (CertificateVerify) whether
+// or not the chain is verified. A chain of one self-signed certificate
+// trusted as its own root adds nothing to that but two signature checks
+// per side. X25519 alone for the key exchange: Go's default hybrid
+// X25519MLKEM768 guards against a recording of the traffic decrypted by a
+// future quantum computer, which a socket between a host and its child
+// process does not call for. Together these take about a third off the
+// handshake (~0.8 → ~0.55 ms of CPU, both sides, on the 2-core VM).
 func mutualTLS(own tls.Certificate, peer *x509.Certificate) *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AddCert(peer)
 	return &tls.Config{
-		Certificates: []tls.Certificate{own},
-		RootCAs:      pool,
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ServerName:   TLSName,
-		MinVersion:   tls.VersionTLS13,
-		// Pinned on top of the pools: go-plugin's client replaces RootCAs
-		// with any certificate a plugin prints in its handshake line (its
-		// AutoMTLS), which would let a plugin choose what the host trusts.
+		Certificates:       []tls.Certificate{own},
+		ClientAuth:         tls.RequireAnyClientCert,
+		InsecureSkipVerify: true, // pinned below instead
+		ServerName:         TLSName,
+		MinVersion:         tls.VersionTLS13,
+		CurvePreferences:   []tls.CurveID{tls.X25519},
+		// Also why a pin and not a trust pool: go-plugin's client sets
+		// RootCAs to any certificate a plugin prints in its handshake
+		// line (its AutoMTLS), which would let a plugin choose what the
+		// host trusts.
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 || !cs.PeerCertificates[0].Equal(peer) {
 				return errNotIssued

@@ -155,7 +155,7 @@ func TestHostRefusesAPluginCertificateItDidNotIssue(t *testing.T) {
 	foreign := newIdentity(t)
 
 	clientErr, _, _ := handshake(t, ch.Config, pluginConfig(t, host, foreign))
-	require.ErrorContains(t, clientErr, "certificate signed by unknown authority")
+	require.ErrorIs(t, clientErr, errNotIssued)
 
 	// go-plugin's client trusts whatever certificate a plugin prints in its
 	// handshake line (it sets RootCAs to it): the pin still refuses it.
@@ -163,6 +163,31 @@ func TestHostRefusesAPluginCertificateItDidNotIssue(t *testing.T) {
 	ch.Config.RootCAs.AddCert(foreign.Certificate.Leaf)
 	clientErr, _, _ = handshake(t, ch.Config, pluginConfig(t, host, foreign))
 	require.ErrorIs(t, clientErr, errNotIssued)
+}
+
+// The chain is not verified, only pinned: a peer that presents the pinned
+// certificate must still hold its key, or TLS 1.3's CertificateVerify
+// fails.
+func TestAPinnedCertificateWithoutItsKeyIsRefused(t *testing.T) {
+	t.Parallel()
+	host := newIdentity(t)
+	ch, err := host.NewPluginTLS()
+	require.NoError(t, err)
+	server, err := PluginTLSConfig(lookupIn(ch.Env))
+	require.NoError(t, err)
+	impostorKey := newIdentity(t).Certificate.PrivateKey
+
+	// A client presenting the host's certificate, signing with another key.
+	client := ch.Config.Clone()
+	client.Certificates = []tls.Certificate{{Certificate: host.Certificate.Certificate, PrivateKey: impostorKey}}
+	_, serverErr, _ := handshake(t, client, server)
+	require.ErrorContains(t, serverErr, "invalid signature")
+
+	// A server presenting the plugin's certificate, signing with another key.
+	impostor := server.Clone()
+	impostor.Certificates = []tls.Certificate{{Certificate: server.Certificates[0].Certificate, PrivateKey: impostorKey}}
+	clientErr, _, _ := handshake(t, ch.Config, impostor)
+	require.ErrorContains(t, clientErr, "invalid signature")
 }
 
 func TestPluginRefusesClientsWithoutTheHostCertificate(t *testing.T) {
@@ -177,7 +202,7 @@ func TestPluginRefusesClientsWithoutTheHostCertificate(t *testing.T) {
 	other := ch.Config.Clone()
 	other.Certificates = []tls.Certificate{newIdentity(t).Certificate}
 	_, serverErr, _ = handshake(t, other, server)
-	require.ErrorContains(t, serverErr, "certificate signed by unknown authority")
+	require.ErrorIs(t, serverErr, errNotIssued)
 
 	tls12 := ch.Config.Clone()
 	tls12.MinVersion, tls12.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
@@ -220,5 +245,5 @@ func TestPluginTLSConfigReadsTheVariablesAllOrNone(t *testing.T) {
 	cfg, err := PluginTLSConfig(lookupIn([]string{hostCert, cert, key}))
 	require.NoError(t, err)
 	require.Equal(t, uint16(tls.VersionTLS13), cfg.MinVersion)
-	require.Equal(t, tls.RequireAndVerifyClientCert, cfg.ClientAuth)
+	require.Equal(t, tls.RequireAnyClientCert, cfg.ClientAuth)
 }
