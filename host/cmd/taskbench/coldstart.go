@@ -72,23 +72,12 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 		return err
 	}
 
-	warm, err := pool.New(ctx, pool.NewSystem(workers), pool.Config{
+	warmLat, err := callWarm(ctx, pool.Config{
 		Type: "bench-cold", Path: b.plugin, Method: "echo", InitialiseMethod: "initialise",
 		MaxWorkerCount: 1, IdleShutdownTimeout: pool.KeepForever, Logger: hclog.NewNullLogger(), DisableMTLS: !mtls,
-	})
+	}, req, 0, warmCalls)
 	if err != nil {
 		return err
-	}
-	defer warm.Close(context.Background())
-	var warmLat measure.Latencies
-	for i := range warmCalls + 1 {
-		t0 := time.Now()
-		if _, err := warm.Call(ctx, req, nil); err != nil {
-			return fmt.Errorf("warm call: %w", err)
-		}
-		if i > 0 { // the first starts the worker
-			warmLat = append(warmLat, time.Since(t0))
-		}
 	}
 	warmP50 := warmLat.PMs(50)
 	if !mtls {
