@@ -75,21 +75,27 @@ type config struct {
 	// scenarios run on.
 	databaseURL string
 
-	echoDur      time.Duration
-	badgerDur    time.Duration
-	spawns       int
-	bulkTasks    int
-	ioTasks      int
-	bulkBatch    int
-	overlapBatch int
-	pacedRate    int
-	pacedDur     time.Duration
-	createDur    time.Duration
-	scaleTasks   int
-	scalePending int
-	scaleBatch   int
-	scaleLoaders int
-	queryReps    int
+	echoDur   time.Duration
+	badgerDur time.Duration
+	spawns    int
+	// After steadyAfter calls, a worker runs at its steady pace: V8 has
+	// optimised the Node SDK's hot functions (by about the 2,000th call
+	// here; the p50 of calls 1–300 is over twice the steady one), and the
+	// Go plugin runs as many for a like comparison. steadyCalls are then
+	// measured.
+	steadyAfter, steadyCalls int
+	bulkTasks                int
+	ioTasks                  int
+	bulkBatch                int
+	overlapBatch             int
+	pacedRate                int
+	pacedDur                 time.Duration
+	createDur                time.Duration
+	scaleTasks               int
+	scalePending             int
+	scaleBatch               int
+	scaleLoaders             int
+	queryReps                int
 }
 
 // scenarioNames lists the scenarios in the order they run. The raw
@@ -149,6 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		short: *short, runs: *runs, slowRuns: *runs, plugin: *plugin, jsonPath: *jsonPath, profileDir: *profile,
 		databaseURL: cmp.Or(*dbURL, os.Getenv("TASKHOST_TEST_DATABASE_URL"), defaultDatabaseURL),
 		echoDur:     2 * time.Second, badgerDur: 1500 * time.Millisecond, spawns: 30,
+		steadyAfter: 5000, steadyCalls: 2000,
 		bulkTasks: 20_000, bulkBatch: 1000, overlapBatch: 100, ioTasks: 4000,
 		pacedRate: 200, pacedDur: 10 * time.Second, createDur: 3 * time.Second,
 		scaleTasks: 1_000_000, scalePending: 100_000, scaleBatch: *scaleBatch, scaleLoaders: *scaleLoaders, queryReps: 7,

@@ -24,7 +24,7 @@ func smoke(t *testing.T, plugin string, scenarios string) {
 	cfg, err := parseFlags([]string{"-short", "-runs", "1", "-no-baselines", "-scenarios", scenarios, "-plugin", plugin}, io.Discard)
 	require.NoError(t, err)
 	cfg.echoDur, cfg.badgerDur, cfg.createDur = 100*time.Millisecond, 100*time.Millisecond, 200*time.Millisecond
-	cfg.spawns = 2
+	cfg.spawns, cfg.steadyAfter, cfg.steadyCalls = 2, 5, 5
 	cfg.bulkTasks, cfg.bulkBatch, cfg.overlapBatch, cfg.ioTasks = 300, 100, 50, 200
 	cfg.pacedRate, cfg.pacedDur = 100, 300*time.Millisecond
 	cfg.scaleTasks, cfg.scalePending, cfg.scaleBatch, cfg.queryReps = 3000, 300, 500, 1
@@ -117,7 +117,7 @@ func TestSmokeNode(t *testing.T) {
 		t.Skip("starts Node plugins for a few seconds")
 	}
 	testplugin.NeedNode(t)
-	smoke(t, "no-go-plugin-needed", "node")
+	smoke(t, "", "node")
 }
 
 // TestSmokeConcurrency runs the scenarios of tasks per worker (bulk with

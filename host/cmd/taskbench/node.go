@@ -145,27 +145,18 @@ func (b *bench) nodeColdStart(ctx context.Context, node testplugin.Node, mtls bo
 	goCfg := cfg
 	goCfg.Type, goCfg.Path, goCfg.Args = "bench-go", b.plugin, nil
 	for _, w := range []struct {
-		cfg          pool.Config
+		cfg           pool.Config
 		first, steady *float64
 	}{{cfg, &r.warmFirst, &r.warm}, {goCfg, &r.goWarmFirst, &r.goWarm}} {
-		lat, err := callWarm(ctx, w.cfg, req, steadyAfter, steadyCalls)
+		lat, err := callWarm(ctx, w.cfg, req, b.cfg.steadyAfter, b.cfg.steadyCalls)
 		if err != nil {
 			return r, err
 		}
-		*w.first = lat[:warmCalls].PMs(50)
-		*w.steady = lat[steadyAfter:].PMs(50)
+		*w.first = lat[:min(warmCalls, b.cfg.steadyAfter)].PMs(50)
+		*w.steady = lat[b.cfg.steadyAfter:].PMs(50)
 	}
 	return r, nil
 }
-
-// steadyAfter calls, a worker runs at its steady pace: V8 has optimised
-// the Node SDK's hot functions (by about the 2,000th call here; the p50
-// of calls 1–300 is about twice the steady one), and the Go plugin runs
-// the same calls for a like comparison. steadyCalls are then measured.
-const (
-	steadyAfter = 5000
-	steadyCalls = 2000
-)
 
 // callWarm starts one worker of cfg (a pool that keeps it) and returns
 // the latencies of skip+n calls of req after the one that started it.
