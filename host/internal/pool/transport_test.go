@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -93,6 +95,44 @@ func TestWorkersGetTheirOwnIdentityAndPassNoneOnToChildren(t *testing.T) {
 	child := callLines(t, newPool(t, sys, cfg), "childenv")
 	require.Contains(t, child, "REGION=eu-1", "the child's environment was read")
 	requireNoTransportVars(t, child, "the environment of the plugin's child")
+}
+
+// A worker's identity is issued ahead of its start, and each is given to
+// one start only, however many start at once.
+func TestIdentitiesIssuedAheadServeOneStartEach(t *testing.T) {
+	t.Parallel()
+	sys := NewSystem(1)
+	first, err := sys.pluginTLS()
+	require.NoError(t, err)
+	var spare *shared.PluginTLS
+	eventually(t, "a spare identity made", func() bool {
+		sys.tlsMu.Lock()
+		defer sys.tlsMu.Unlock()
+		spare = sys.spare
+		return spare != nil
+	})
+	second, err := sys.pluginTLS()
+	require.NoError(t, err)
+	require.Equal(t, spare.Env, second.Env, "the next start takes the spare")
+
+	const n = 16
+	envs := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			ch, err := sys.pluginTLS()
+			assert.NoError(t, err)
+			envs <- strings.Join(ch.Env, "\n")
+		})
+	}
+	wg.Wait()
+	close(envs)
+	seen := map[string]bool{strings.Join(first.Env, "\n"): true, strings.Join(second.Env, "\n"): true}
+	for env := range envs {
+		require.False(t, seen[env], "an identity given to two starts")
+		seen[env] = true
+	}
+	require.Len(t, seen, n+2)
 }
 
 // go-plugin's services beside the worker's run over the same channel: the

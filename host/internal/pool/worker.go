@@ -113,7 +113,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	cmd.Env = p.env()
 	var tlsConfig *tls.Config
 	if !p.cfg.DisableMTLS {
-		ch, err := p.pluginTLS()
+		ch, err := p.sys.pluginTLS()
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: transport security: %w", p.cfg.program(), err)
 		}
@@ -208,15 +208,6 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		}
 	}
 	return w, nil
-}
-
-// pluginTLS issues the transport security of one new worker.
-func (p *Pool) pluginTLS() (shared.PluginTLS, error) {
-	host, err := p.sys.identity()
-	if err != nil {
-		return shared.PluginTLS{}, err
-	}
-	return host.NewPluginTLS()
 }
 
 func (w *worker) exitedDuringStart() error {
