@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -128,17 +129,19 @@ func TestReopen(t *testing.T) {
 
 func TestOpenRefusesOtherFormat(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s, err := Open(dir, testOptions(t))
-	require.NoError(t, err)
-	require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(schemaKey, []byte{schemaVersion + 1})
-	}))
-	require.NoError(t, s.Close())
-	_, err = Open(dir, testOptions(t))
-	require.ErrorContains(t, err, "store format")
+	for _, v := range [][]byte{{schemaVersion + 1}, {0}, {1, 0}, {}} {
+		dir := t.TempDir()
+		s, err := Open(dir, testOptions(t))
+		require.NoError(t, err)
+		require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
+			return txn.Set(schemaKey, v)
+		}))
+		require.NoError(t, s.Close())
+		_, err = Open(dir, testOptions(t))
+		require.ErrorContains(t, err, fmt.Sprintf("store format %x, want %d", v, schemaVersion))
+	}
 
-	_, err = Open("", Options{})
+	_, err := Open("", Options{})
 	require.ErrorIs(t, err, shared.ErrInvalidArgument)
 }
 
@@ -290,6 +293,120 @@ func TestIndexKeys(t *testing.T) {
 	p, err = decodeKey(keys[slotProcessing])
 	require.NoError(t, err)
 	require.Equal(t, keyParts{Space: prefixProcessing, Owner: r.LeaseOwner, ID: r.ID}, p)
+	for i, sort := range [3]byte{prefixCreated, prefixModified, prefixCompleted} {
+		for filter := range filterTypeStatus + 1 {
+			key := keys[slotQuery+4*i+int(filter)]
+			if filter&filterStatus != 0 {
+				require.Nil(t, key, "a processing task is in no status index (%#x)", sort|filter)
+				continue
+			}
+			p := queryKeyParts(r, sort|filter)
+			require.Equal(t, appendKey(nil, &p), key, "%#x", sort|filter)
+		}
+	}
+}
+
+// keysWritten counts the keys (sets and deletes) that commits newer than
+// version since wrote, and returns the newest version. Every version is
+// still in the memtable in a small test store.
+func keysWritten(t *testing.T, s *Store, since uint64) (n int, newest uint64) {
+	t.Helper()
+	require.NoError(t, s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v := it.Item().Version()
+			if v > since {
+				n++
+			}
+			newest = max(newest, v)
+		}
+		return nil
+	}))
+	return n, newest
+}
+
+// TestKeysPerTask counts the keys a task writes over its life: 14 + 13 +
+// 8 = 35 for a task removed when it finishes, 14 + 13 + 17 (+ 14 at the
+// sweep) for a retained one. Format 1 wrote 14 + 19 + 14 = 47 and
+// 14 + 19 + 23 (+ 14), and 19 for a requeue (13 now): the claim and the
+// end moved the task through the six status indexes, which no longer hold
+// processing tasks.
+func TestKeysPerTask(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := t.Context()
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	_, version := keysWritten(t, s, 0)
+	step := func(what string, want int, fn func() error) {
+		t.Helper()
+		require.NoError(t, fn(), what)
+		var n int
+		n, version = keysWritten(t, s, version)
+		t.Logf("%s: %d keys", what, n)
+		require.Equal(t, want, n, "keys written by %s", what)
+	}
+	claim := func() (*store.Record, error) {
+		recs, err := s.Claim(ctx, "k", t0.Add(time.Hour), "node", t0.Add(2*time.Hour), 1)
+		if err == nil && len(recs) != 1 {
+			err = fmt.Errorf("claimed %d tasks", len(recs))
+		}
+		if err != nil {
+			return nil, err
+		}
+		return recs[0], nil
+	}
+	finished := func(r *store.Record, retain bool) *store.Record {
+		next := *r
+		done := t0.Add(90 * time.Minute)
+		next.Status = shared.StatusSuccess
+		next.DateModified, next.DateCompleted = done, &done
+		next.Result = []byte(`{"ok":true}`)
+		next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+		if retain {
+			until := done.Add(time.Hour)
+			next.DateRetainUntil = &until
+		}
+		return &next
+	}
+
+	// Finished and removed (retain_for 0): record, dispatch and the 12
+	// query indexes; the claim moves it out of dispatch and the status
+	// indexes and re-keys dateModified; the end deletes record,
+	// processing key and the 6 unfiltered and type index keys.
+	var r *store.Record
+	step("create", 14, func() error { return s.Create(ctx, benchRecord("a", "k", t0)) })
+	step("claim", 13, func() (err error) { r, err = claim(); return err })
+	step("finish, removed", 8, func() error {
+		return s.DeleteClaimed(ctx, store.Lease{ID: r.ID, Attempt: r.Attempts})
+	})
+
+	// Finished and retained: the end writes the record, deletes the
+	// processing key, adds the retention key and the 6 status index keys
+	// and moves the 4 unfiltered and type index keys of dateModified and
+	// dateCompleted; the sweep deletes all 14 keys.
+	step("create", 14, func() error { return s.Create(ctx, benchRecord("b", "k", t0)) })
+	step("claim", 13, func() (err error) { r, err = claim(); return err })
+	step("finish, retained", 17, func() error { return s.Update(ctx, finished(r, true), shared.StatusProcessing) })
+	step("sweep", 14, func() error {
+		n, err := s.Sweep(ctx, t0.Add(3*time.Hour), 10)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("swept %d tasks", n)
+		}
+		return err
+	})
+
+	// A retry: processing to pending, back into dispatch and the 6
+	// status indexes, dateModified moved.
+	step("create", 14, func() error { return s.Create(ctx, benchRecord("c", "k", t0)) })
+	step("claim", 13, func() (err error) { r, err = claim(); return err })
+	step("requeue", 13, func() error {
+		next := *r
+		next.Status = shared.StatusPending
+		next.DateModified = t0.Add(90 * time.Minute)
+		next.LeaseOwner, next.LeaseUntil = "", time.Time{}
+		return s.Update(ctx, &next, shared.StatusProcessing)
+	})
 }
 
 func TestQueryPrefix(t *testing.T) {
@@ -298,22 +415,53 @@ func TestQueryPrefix(t *testing.T) {
 		q      store.Query
 		prefix []byte
 		fixed  int
+		// unindexed: where processing tasks' keys would be; nil when
+		// the index would not hold them.
+		unindexed []byte
 	}{
-		{store.Query{SortBy: store.SortDateCreated}, []byte{prefixCreated}, 8},
-		{store.Query{SortBy: store.SortDateModified, Type: "ab"}, []byte{prefixModifiedType, 2, 'a', 'b'}, 8},
-		{store.Query{SortBy: store.SortDateCompleted, Status: shared.StatusFailed}, []byte{prefixCompletedStatus, 3}, 8},
-		{store.Query{SortBy: store.SortDateCompleted, Type: "a", Status: shared.StatusFailed}, []byte{prefixCompletedTypeStatus, 1, 'a', 3}, 8},
-		{store.Query{SortBy: store.SortStatus}, []byte{prefixCreatedStatus}, 9},
-		{store.Query{SortBy: store.SortStatus, Type: "a"}, []byte{prefixCreatedTypeStatus, 1, 'a'}, 9},
-		{store.Query{SortBy: store.SortStatus, Status: shared.StatusPending}, []byte{prefixCreatedStatus, 0}, 8},
-		{store.Query{SortBy: store.SortStatus, Type: "a", Status: shared.StatusCancelled}, []byte{prefixCreatedTypeStatus, 1, 'a', 4}, 8},
+		{store.Query{SortBy: store.SortDateCreated}, []byte{prefixCreated}, 8, nil},
+		{store.Query{SortBy: store.SortDateModified, Type: "ab"}, []byte{prefixModifiedType, 2, 'a', 'b'}, 8, nil},
+		{store.Query{SortBy: store.SortDateCompleted, Status: shared.StatusFailed}, []byte{prefixCompletedStatus, 3}, 8, nil},
+		{store.Query{SortBy: store.SortDateCompleted, Type: "a", Status: shared.StatusFailed}, []byte{prefixCompletedTypeStatus, 1, 'a', 3}, 8, nil},
+		{store.Query{SortBy: store.SortStatus}, []byte{prefixCreatedStatus}, 9, []byte{prefixCreatedStatus, 1}},
+		{store.Query{SortBy: store.SortStatus, Type: "a"}, []byte{prefixCreatedTypeStatus, 1, 'a'}, 9, []byte{prefixCreatedTypeStatus, 1, 'a', 1}},
+		{store.Query{SortBy: store.SortStatus, Status: shared.StatusPending}, []byte{prefixCreatedStatus, 0}, 8, nil},
+		{store.Query{SortBy: store.SortStatus, Type: "a", Status: shared.StatusCancelled}, []byte{prefixCreatedTypeStatus, 1, 'a', 4}, 8, nil},
+		{store.Query{SortBy: store.SortStatus, Status: shared.StatusProcessing}, []byte{prefixCreatedStatus, 1}, 8, []byte{prefixCreatedStatus, 1}},
+		{store.Query{SortBy: store.SortDateModified, Type: "a", Status: shared.StatusProcessing}, []byte{prefixModifiedTypeStatus, 1, 'a', 1}, 8, []byte{prefixModifiedTypeStatus, 1, 'a', 1}},
 	} {
 		prefix, fixed := queryPrefix(&tc.q)
 		require.Equal(t, tc.prefix, prefix, "%+v", tc.q)
 		require.Equal(t, tc.fixed, fixed, "%+v", tc.q)
+		require.Equal(t, tc.unindexed, unindexedPrefix(&tc.q, prefix), "%+v", tc.q)
 	}
 	require.Equal(t, []byte{0x11, 2}, prefixEnd([]byte{0x11, 1, 0xff}))
 	require.Nil(t, prefixEnd([]byte{0xff, 0xff}))
+
+	// A page after a cursor meets the processing tasks' keys only if the
+	// cursor is before them in its direction; a walk has reached them
+	// when its key is at or past their start.
+	proc := []byte{prefixCreatedStatus, 1}
+	key := func(status byte) []byte {
+		return appendKey(nil, &keyParts{Space: prefixCreatedStatus, Status: status, Time: 5, ID: "x"})
+	}
+	for _, tc := range []struct {
+		after                 []byte
+		asc, desc             bool
+		withinAsc, withinDesc bool
+	}{
+		{nil, true, true, false, true},
+		{key(0), true, false, false, true},
+		{key(1), true, true, true, true},
+		{key(2), false, true, true, false},
+		{[]byte{prefixCreatedStatus, 1}, true, false, true, true},
+		{[]byte{prefixCreatedStatus, 2}, false, true, true, false},
+	} {
+		require.Equal(t, tc.asc, reaches(tc.after, proc, false), "ascending after %x", tc.after)
+		require.Equal(t, tc.desc, reaches(tc.after, proc, true), "descending after %x", tc.after)
+		require.Equal(t, tc.withinAsc, within(tc.after, proc, prefixEnd(proc), false), "ascending at %x", tc.after)
+		require.Equal(t, tc.withinDesc, within(tc.after, proc, prefixEnd(proc), true), "descending at %x", tc.after)
+	}
 }
 
 func TestRecordRoundTrip(t *testing.T) {

@@ -168,3 +168,59 @@ func BenchmarkQuery(b *testing.B) {
 		require.Len(b, page.Tasks, store.DefaultLimit)
 	}
 }
+
+// BenchmarkQueryProcessing reads 100-task pages that hold processing
+// tasks, in a store of 10,000 pending tasks and 256 processing ones (a
+// host's running tasks): the processing tasks, those sorted by status
+// that cross from pending into processing, and the first page sorted by
+// status (pending tasks only).
+func BenchmarkQueryProcessing(b *testing.B) {
+	s := benchStore(b, false)
+	ctx := b.Context()
+	t0 := time.Now()
+	const pending, processing = 10_000, 256
+	var recs []*store.Record
+	for i := range pending + processing {
+		recs = append(recs, benchRecord(fmt.Sprintf("%032x", i), "q", t0.Add(time.Duration(i))))
+		if len(recs) == 1_000 || i == pending+processing-1 {
+			require.NoError(b, s.Create(ctx, recs...))
+			recs = recs[:0]
+		}
+	}
+	claimed, err := s.Claim(ctx, "q", t0.Add(time.Hour), "node", t0.Add(2*time.Hour), processing)
+	require.NoError(b, err)
+	require.Len(b, claimed, processing)
+	// The cursor after the first 9,950 pending tasks.
+	crossing := store.Query{SortBy: store.SortStatus, Limit: 995}
+	for range 10 {
+		page, err := s.Query(ctx, crossing)
+		require.NoError(b, err)
+		crossing.Cursor = page.Cursor
+	}
+	crossing.Limit = 100
+	for _, bc := range []struct {
+		name string
+		q    store.Query
+		// want: how many of the page's tasks are processing
+		want int
+	}{
+		{"status=processing", store.Query{Status: shared.StatusProcessing, SortBy: store.SortDateModified, Desc: true, Limit: 100}, 100},
+		{"sort=status/crossing", crossing, 50},
+		{"sort=status/first", store.Query{SortBy: store.SortStatus, Limit: 100}, 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				page, err := s.Query(ctx, bc.q)
+				require.NoError(b, err)
+				require.Len(b, page.Tasks, 100)
+				n := 0
+				for _, r := range page.Tasks {
+					if r.Status == shared.StatusProcessing {
+						n++
+					}
+				}
+				require.Equal(b, bc.want, n)
+			}
+		})
+	}
+}

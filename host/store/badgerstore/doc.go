@@ -11,6 +11,11 @@
 // filter, so that a page of any query is read from its own index. keys.go
 // documents the key layout. A record and all its index entries change in
 // one transaction; a change rewrites only the index entries that moved.
+// Processing tasks are left out of the indexes filtered by status, which
+// would have them only from claim to end: queries that can meet them
+// there merge in keys made from the processing records instead. So a task
+// writes 35 keys from create to a removed end, not 47. Open migrates a
+// store of the format before (migrate.go).
 //
 // # Durability
 //

@@ -48,6 +48,15 @@ import (
 // its own: 0x12 (status, created, id) is that order over all tasks, and
 // 0x13 within one type; Counts (count.go) counts a type's tasks in a
 // status by scanning the keys of 0x13. Index entries have empty values.
+//
+// Processing tasks are in the unfiltered and type indexes but not in the
+// six status indexes (0xS2, 0xS3): a claim would write six of their keys
+// and the task's end delete them again, while the processing tasks are
+// few (the running tasks of the one host that owns the store) and all in
+// the processing index. A query whose range can hold processing keys
+// reads the processing records and makes their keys in memory (Query,
+// store.go); Counts counts them from the records. Version 1 of the
+// format had them in the status indexes too; Open migrates it.
 const (
 	prefixMeta       byte = 0x00
 	prefixRecord     byte = 0x01
@@ -92,7 +101,9 @@ const noTime = math.MaxUint64
 // schemaKey holds the format version of the keys and records.
 var schemaKey = []byte{prefixMeta, 's', 'c', 'h', 'e', 'm', 'a'}
 
-const schemaVersion byte = 1
+// schemaVersion is the format version this code writes. Version 1 had
+// processing tasks in the status indexes; Open migrates it (migrate.go).
+const schemaVersion byte = 2
 
 var (
 	minKeyTime = time.Unix(0, math.MinInt64)
@@ -281,10 +292,10 @@ const (
 )
 
 // indexKeys returns every index key of r, by slot; a slot is nil when r is
-// not in that index. The keys share one buffer.
+// not in that index (a processing task is in no status index). The keys
+// share one buffer.
 func indexKeys(r *store.Record) [numSlots][]byte {
 	var keys [numSlots][]byte
-	st, _ := statusCode(r.Status)
 	created := timeKey(r.DateCreated)
 	// One allocation for all keys: 15 keys of at most 1+1+255+1+8+8 bytes
 	// before the id.
@@ -302,10 +313,43 @@ func indexKeys(r *store.Record) [numSlots][]byte {
 	case r.Status.Terminal() && r.DateRetainUntil != nil:
 		add(slotRetention, &keyParts{Space: prefixRetention, Time: timeKey(*r.DateRetainUntil), ID: r.ID})
 	}
-	values := [3]uint64{created, timeKey(r.DateModified), optTimeKey(r.DateCompleted)}
 	for i, sort := range [3]byte{prefixCreated, prefixModified, prefixCompleted} {
 		for filter := range filterTypeStatus + 1 {
-			add(slotQuery+4*i+int(filter), &keyParts{Space: sort | filter, Type: r.Type, Status: st, Time: values[i], ID: r.ID})
+			if filter&filterStatus != 0 && r.Status == shared.StatusProcessing {
+				continue
+			}
+			p := queryKeyParts(r, sort|filter)
+			add(slotQuery+4*i+int(filter), &p)
+		}
+	}
+	return keys
+}
+
+// queryKeyParts are the parts of r's key in the query index space, which
+// r need not be in: Query makes the status index keys of processing
+// tasks with it.
+func queryKeyParts(r *store.Record, space byte) keyParts {
+	st, _ := statusCode(r.Status)
+	var v uint64
+	switch space & 0xf0 {
+	case prefixCreated:
+		v = timeKey(r.DateCreated)
+	case prefixModified:
+		v = timeKey(r.DateModified)
+	default:
+		v = optTimeKey(r.DateCompleted)
+	}
+	return keyParts{Space: space, Type: r.Type, Status: st, Time: v, ID: r.ID}
+}
+
+// statusIndexKeys are the keys r has, or as a processing task would have,
+// in the six status indexes.
+func statusIndexKeys(r *store.Record) [][]byte {
+	keys := make([][]byte, 0, 6)
+	for _, sort := range [3]byte{prefixCreated, prefixModified, prefixCompleted} {
+		for _, filter := range [2]byte{filterStatus, filterTypeStatus} {
+			p := queryKeyParts(r, sort|filter)
+			keys = append(keys, appendKey(nil, &p))
 		}
 	}
 	return keys
@@ -361,6 +405,23 @@ func queryPrefix(q *store.Query) (prefix []byte, fixed int) {
 		prefix = append(prefix, st)
 	}
 	return prefix, fixed
+}
+
+// unindexedPrefix is the prefix of the keys processing tasks would have
+// in the index that answers q (prefix is queryPrefix's), which is not
+// stored: they are in no status index. It is nil when that index holds
+// no status or filters another one.
+func unindexedPrefix(q *store.Query, prefix []byte) []byte {
+	proc, _ := statusCode(shared.StatusProcessing)
+	switch {
+	case prefix[0]&filterStatus == 0:
+		return nil
+	case q.Status == shared.StatusProcessing:
+		return prefix
+	case q.Status == "": // sorted by status
+		return append(bytes.Clone(prefix), proc)
+	}
+	return nil
 }
 
 // prefixEnd is the smallest key greater than every key with prefix p, or

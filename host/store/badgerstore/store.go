@@ -164,26 +164,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// checkSchema writes the format version into a new store and refuses a
-// store of another version.
-func (s *Store) checkSchema() error {
-	return s.write(context.Background(), func(txn *tx) (bool, error) {
-		item, err := txn.Get(schemaKey)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return true, txn.Set(schemaKey, []byte{schemaVersion})
-		}
-		if err != nil {
-			return false, err
-		}
-		return false, item.Value(func(v []byte) error {
-			if !bytes.Equal(v, []byte{schemaVersion}) {
-				return fmt.Errorf("store format %x, want %d", v, schemaVersion)
-			}
-			return nil
-		})
-	})
-}
-
 // gcLoop runs collectGarbage every interval until Close.
 func (s *Store) gcLoop(interval time.Duration) {
 	defer close(s.gcDone)
@@ -699,6 +679,8 @@ func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) er
 
 // Query walks the index that serves q's filter and sort from the cursor's
 // key on, and reads the records the entries name in the same snapshot.
+// Processing tasks are in no status index: where q's range can hold their
+// keys, it makes them from the processing records and merges them in.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	q, limit, err := q.Check()
 	switch {
@@ -713,6 +695,10 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		if after, err = decodeCursor(q.Cursor, prefix, fixed); err != nil {
 			return store.Page{}, err // the caller's mistake, said once
 		}
+	}
+	unindexed := unindexedPrefix(&q, prefix)
+	if unindexed != nil && !reaches(after, unindexed, q.Desc) {
+		unindexed = nil // the cursor is past them
 	}
 	var page store.Page
 	err = s.view(ctx, func(txn *badger.Txn) error {
@@ -740,10 +726,37 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 			}
 		}
 		var last []byte
-		for ; it.ValidForPrefix(prefix); it.Next() {
+		// extra are the processing tasks' keys, made once the iterator
+		// has reached where they would be (a page may end before).
+		var extra []queryEntry
+		missing, missingEnd := unindexed, prefixEnd(unindexed)
+		for {
+			// The next key in q's order: the iterator's or the first
+			// made one.
+			stored := it.ValidForPrefix(prefix)
+			if missing != nil && (!stored || within(it.Item().Key(), missing, missingEnd, q.Desc)) {
+				var err error
+				if extra, err = processingEntries(txn, prefix[0], missing, after, q.Desc); err != nil {
+					return err
+				}
+				missing = nil
+			}
+			if !stored && len(extra) == 0 {
+				break
+			}
+			if stored && len(extra) > 0 {
+				c := bytes.Compare(extra[0].key, it.Item().Key())
+				stored = (c > 0) != q.Desc
+			}
 			if len(page.Tasks) == limit {
 				page.Cursor = encodeCursor(last)
 				break
+			}
+			if !stored {
+				page.Tasks = append(page.Tasks, extra[0].rec)
+				last = append(last[:0], extra[0].key...)
+				extra = extra[1:]
+				continue
 			}
 			key := it.Item().Key()
 			if len(key) <= len(prefix)+fixed {
@@ -755,6 +768,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 			}
 			page.Tasks = append(page.Tasks, r)
 			last = append(last[:0], key...)
+			it.Next()
 		}
 		return nil
 	})
@@ -764,6 +778,86 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	return page, nil
 }
 
+// reaches reports whether a page that starts after the cursor key after
+// (nil: at the start) in the given direction can meet keys with prefix.
+func reaches(after, prefix []byte, desc bool) bool {
+	switch {
+	case after == nil:
+		return true
+	case desc:
+		return bytes.Compare(after, prefix) > 0
+	}
+	end := prefixEnd(prefix)
+	return end == nil || bytes.Compare(after, end) < 0
+}
+
+// within reports whether key is at or past the start of the keys from
+// start to end (prefixEnd of their prefix), going in the given direction.
+func within(key, start, end []byte, desc bool) bool {
+	if !desc {
+		return bytes.Compare(key, start) >= 0
+	}
+	return end == nil || bytes.Compare(key, end) < 0
+}
+
+// queryEntry is a processing task's key in a status index, made in
+// memory, and the task.
+type queryEntry struct {
+	key []byte
+	rec *store.Record
+}
+
+// processingEntries makes the keys the processing tasks would have in the
+// query index space and returns those with prefix and after the cursor
+// key after (when not nil) in q's direction, in that order.
+func processingEntries(txn *badger.Txn, space byte, prefix, after []byte, desc bool) ([]queryEntry, error) {
+	recs, err := processingRecords(txn, []byte{prefixProcessing})
+	if err != nil {
+		return nil, err
+	}
+	var entries []queryEntry
+	for _, r := range recs {
+		p := queryKeyParts(r, space)
+		key := appendKey(nil, &p)
+		if !bytes.HasPrefix(key, prefix) {
+			continue
+		}
+		if after != nil {
+			if c := bytes.Compare(key, after); c == 0 || (c > 0) == desc {
+				continue
+			}
+		}
+		entries = append(entries, queryEntry{key: key, rec: r})
+	}
+	slices.SortFunc(entries, func(a, b queryEntry) int {
+		if desc {
+			return bytes.Compare(b.key, a.key)
+		}
+		return bytes.Compare(a.key, b.key)
+	})
+	return entries, nil
+}
+
+// processingRecords reads the records the processing index names under
+// prefix: all processing tasks, or an owner's (processingPrefix).
+func processingRecords(txn *badger.Txn, prefix []byte) ([]*store.Record, error) {
+	var recs []*store.Record
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		p, err := decodeKey(it.Item().Key())
+		if err != nil {
+			return nil, fmt.Errorf("processing index: %w", err)
+		}
+		r, err := getRecord(txn, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("processing index: %w", err)
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
+}
+
 // Processing lists the processing index of owner.
 func (s *Store) Processing(ctx context.Context, owner string) ([]*store.Record, error) {
 	if len(owner) > MaxStringLen {
@@ -771,18 +865,9 @@ func (s *Store) Processing(ctx context.Context, owner string) ([]*store.Record, 
 	}
 	var recs []*store.Record
 	err := s.view(ctx, func(txn *badger.Txn) error {
-		recs = nil
-		prefix := processingPrefix(owner)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			r, err := getRecord(txn, string(it.Item().Key()[len(prefix):]))
-			if err != nil {
-				return fmt.Errorf("processing index: %w", err)
-			}
-			recs = append(recs, r)
-		}
-		return nil
+		var err error
+		recs, err = processingRecords(txn, processingPrefix(owner))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("processing tasks: %w", err)

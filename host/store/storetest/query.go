@@ -253,6 +253,115 @@ func testQueryInvalid(t *testing.T, f *fixture) {
 	require.Empty(t, page.Cursor)
 }
 
+// testQueryProcessing pages through the orders that put claimed tasks
+// between others (sorted by status, filtered by processing, with and
+// without a type), in both directions, with pages that end on either side
+// of the processing tasks and among them; then through pages that end on
+// a processing task which finishes (or whose neighbours are claimed or
+// requeued) before the next page. A store may keep processing tasks apart
+// from its indexes (badgerstore does); they must page like any other.
+func testQueryProcessing(t *testing.T, f *fixture) {
+	types := []string{"p", "q"}
+	var recs []*store.Record
+	for i := range 24 {
+		recs = append(recs, f.task(types[i%2], shared.StatusPending, at(int64(i)*1_000)))
+	}
+	f.create(t, recs...)
+	// Ten claimed by two owners at different times, then some of the rest
+	// finished, so that every status but cancelled has tasks of both types.
+	for i := range 10 {
+		r, err := f.claim(types[i%2], at(100_000+int64(i)*1_000), fmt.Sprintf("n%d", i%3), at(200_000))
+		require.NoError(t, err)
+		require.NotNil(t, r)
+	}
+	model := make(map[string]*store.Record)
+	for _, r := range recs {
+		model[r.ID] = f.get(t, r.ID)
+	}
+	finish := func(id string, status shared.Status, ms int64) {
+		t.Helper()
+		model[id] = f.update(t, id, func(r *store.Record) {
+			r.Status = status
+			r.DateModified = at(ms)
+			r.DateCompleted = ptr(at(ms))
+			r.LeaseOwner, r.LeaseUntil = "", time.Time{}
+		})
+	}
+	for i, r := range recs[14:20] {
+		finish(r.ID, []shared.Status{shared.StatusSuccess, shared.StatusFailed}[i%2], 150_000-int64(i)*1_000)
+	}
+
+	filters := []store.Query{{}, {Type: "p"}, {Status: shared.StatusProcessing}, {Type: "q", Status: shared.StatusProcessing}, {Status: shared.StatusPending}}
+	for _, sort := range allSorts {
+		for _, desc := range []bool{false, true} {
+			for _, q := range filters {
+				for _, limit := range []int{1, 3, 4, 100} {
+					q.SortBy, q.Desc, q.Limit = sort, desc, limit
+					got, _ := f.walk(t, q)
+					require.Equal(t, reference(model, q), got, "query %+v", q)
+				}
+			}
+		}
+	}
+
+	// crossing reads the first n tasks of q, which must end on a
+	// processing task, lets change write, and checks that the next pages
+	// hold exactly the tasks that now sort after that task as it was.
+	crossing := func(q store.Query, n int, change func(last *store.Record)) {
+		t.Helper()
+		q.Limit = n
+		page, err := f.s.Query(f.ctx, q)
+		require.NoError(t, err)
+		require.Equal(t, reference(model, q)[:n], ids(page.Tasks), "query %+v", q)
+		require.NotEmpty(t, page.Cursor)
+		last := page.Tasks[n-1]
+		require.Equal(t, shared.StatusProcessing, last.Status, "query %+v", q)
+		change(last)
+		var want []string
+		for _, id := range reference(model, q) {
+			if c := queryCmp(q.SortBy)(model[id], last); (c > 0) != q.Desc && c != 0 {
+				want = append(want, id)
+			}
+		}
+		q.Cursor = page.Cursor
+		got, _ := f.walk(t, q)
+		require.Equal(t, want, got, "query %+v after its first page", q)
+	}
+	count := func(q store.Query) int { return len(reference(model, q)) }
+	pending := count(store.Query{Status: shared.StatusPending})
+
+	// Ascending by status: pending, then processing. The page ends on the
+	// first processing task, which then succeeds; a pending task is
+	// claimed.
+	crossing(store.Query{SortBy: store.SortStatus}, pending+1, func(last *store.Record) {
+		finish(last.ID, shared.StatusSuccess, 160_000)
+		r, err := f.claim("p", at(161_000), "n1", at(200_000))
+		require.NoError(t, err)
+		require.NotNil(t, r)
+		model[r.ID] = r
+	})
+	// Descending by status within a type: finished, then processing. The
+	// page ends on the newest processing task of q, which then fails; the
+	// oldest is requeued, to the pending tasks that come after.
+	finished := count(store.Query{Type: "q", Status: shared.StatusSuccess}) + count(store.Query{Type: "q", Status: shared.StatusFailed})
+	crossing(store.Query{SortBy: store.SortStatus, Type: "q", Desc: true}, finished+1, func(last *store.Record) {
+		finish(last.ID, shared.StatusFailed, 170_000)
+		procs := reference(model, store.Query{Type: "q", Status: shared.StatusProcessing})
+		require.NotEmpty(t, procs)
+		model[procs[0]] = f.update(t, procs[0], func(r *store.Record) {
+			r.Status = shared.StatusPending
+			r.DateModified = at(171_000)
+			r.LeaseOwner, r.LeaseUntil = "", time.Time{}
+		})
+	})
+	// Filtered by processing, by modification time: the page ends among
+	// them, and the task after the cursor finishes.
+	q := store.Query{Status: shared.StatusProcessing, SortBy: store.SortDateModified}
+	crossing(q, 2, func(*store.Record) {
+		finish(reference(model, q)[2], shared.StatusSuccess, 180_000)
+	})
+}
+
 // testQueryConcurrentWrites pages through a query while one goroutine
 // creates tasks and another flips tasks between pending and success. The
 // pager waits for at least one write between pages, so the writes land

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueryLimits", testQueryLimits},
 		{"QueryInvalid", testQueryInvalid},
 		{"QueryConcurrentWrites", testQueryConcurrentWrites},
+		{"QueryProcessing", testQueryProcessing},
 		{"Renew", testRenew},
 		{"DeleteClaimed", testDeleteClaimed},
 		{"ConcurrentOutcomes", testConcurrentOutcomes},

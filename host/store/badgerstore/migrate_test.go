@@ -1,0 +1,156 @@
+package badgerstore
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host/store"
+	"github.com/taskhost/taskhost/shared"
+)
+
+// writeFormat1 turns s's data into format 1: the processing tasks in the
+// status indexes too, and version 1.
+func writeFormat1(t *testing.T, s *Store) {
+	t.Helper()
+	require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
+		recs, err := processingRecords(txn, []byte{prefixProcessing})
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			for _, key := range statusIndexKeys(r) {
+				if err := txn.Set(key, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return txn.Set(schemaKey, []byte{1})
+	}))
+}
+
+// processingStatusKeys counts the keys of processing tasks in the status
+// indexes, and returns the format version.
+func processingStatusKeys(t *testing.T, s *Store) (n int, version []byte) {
+	t.Helper()
+	proc, _ := statusCode(shared.StatusProcessing)
+	require.NoError(t, s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			if key[0]&0xf0 == 0 || key[0]&filterStatus == 0 {
+				continue
+			}
+			p, err := decodeKey(key)
+			if err != nil {
+				return err
+			}
+			if p.Status == proc {
+				n++
+			}
+		}
+		item, err := txn.Get(schemaKey)
+		if err != nil {
+			return err
+		}
+		version, err = item.ValueCopy(nil)
+		return err
+	}))
+	return n, version
+}
+
+// TestMigrateFormat1 opens a store of format 1, which had processing tasks
+// in the status indexes: Open deletes those keys, and queries and counts
+// give what they gave before.
+func TestMigrateFormat1(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := Open(dir, testOptions(t))
+	require.NoError(t, err)
+	ctx := t.Context()
+	t0 := time.UnixMilli(1_900_000_000_000).UTC()
+	var recs []*store.Record
+	for i := range 9 {
+		recs = append(recs, benchRecord(fmt.Sprintf("t%d", i), []string{"m", "n"}[i%2], t0.Add(time.Duration(i)*time.Second)))
+	}
+	done := t0.Add(time.Minute)
+	recs[8].Status, recs[8].DateCompleted = shared.StatusSuccess, &done
+	// A type whose only task is processing.
+	alone := benchRecord("alone", "o", t0.Add(time.Hour))
+	alone.Status, alone.LeaseOwner = shared.StatusProcessing, "c"
+	require.NoError(t, s.Create(ctx, append(recs, alone)...))
+	for i, typ := range []string{"m", "m", "n"} {
+		claimed, err := s.Claim(ctx, typ, t0.Add(time.Hour), []string{"a", "b"}[i%2], t0.Add(2*time.Hour), 1)
+		require.NoError(t, err)
+		require.Len(t, claimed, 1)
+	}
+
+	queries := []store.Query{
+		{SortBy: store.SortStatus}, {SortBy: store.SortStatus, Desc: true}, {SortBy: store.SortStatus, Type: "m"},
+		{Status: shared.StatusProcessing}, {Status: shared.StatusProcessing, SortBy: store.SortDateModified, Desc: true},
+		{Type: "n", Status: shared.StatusProcessing, SortBy: store.SortDateCompleted}, {Status: shared.StatusPending},
+	}
+	answers := func(s *Store) (pages [][]string, counts map[string]map[shared.Status]int) {
+		for _, q := range queries {
+			var got []string
+			for q.Limit = 2; ; {
+				page, err := s.Query(ctx, q)
+				require.NoError(t, err)
+				for _, r := range page.Tasks {
+					got = append(got, r.ID)
+				}
+				if q.Cursor = page.Cursor; q.Cursor == "" {
+					break
+				}
+			}
+			pages = append(pages, got)
+		}
+		counts, err := s.Counts(ctx)
+		require.NoError(t, err)
+		return pages, counts
+	}
+	wantPages, wantCounts := answers(s)
+	require.Len(t, wantPages[0], 10)
+	require.Equal(t, []string{"t0", "t1", "t2", "alone"}, wantPages[3])
+	counted := func(pending, processing, success int) map[shared.Status]int {
+		return map[shared.Status]int{shared.StatusPending: pending, shared.StatusProcessing: processing, shared.StatusSuccess: success,
+			shared.StatusFailed: 0, shared.StatusCancelled: 0}
+	}
+	require.Equal(t, map[string]map[shared.Status]int{"m": counted(2, 2, 1), "n": counted(3, 1, 0), "o": counted(0, 1, 0)}, wantCounts)
+
+	writeFormat1(t, s)
+	n, version := processingStatusKeys(t, s)
+	require.Equal(t, 4*6, n)
+	require.Equal(t, []byte{1}, version)
+	require.NoError(t, s.Close())
+
+	var log bytes.Buffer
+	opts := testOptions(t)
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: &log, Level: hclog.Info})
+	s, err = Open(dir, opts)
+	require.NoError(t, err)
+	require.Contains(t, log.String(), "migrated store format: from=1 to=2 processing_tasks=4")
+	n, version = processingStatusKeys(t, s)
+	require.Zero(t, n, "no processing task is left in a status index")
+	require.Equal(t, []byte{schemaVersion}, version)
+	pages, counts := answers(s)
+	require.Equal(t, wantPages, pages)
+	require.Equal(t, wantCounts, counts)
+	require.NoError(t, s.Close())
+
+	// Format 2 opens as it is.
+	log.Reset()
+	s, err = Open(dir, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	require.NotContains(t, log.String(), "migrated")
+	pages, counts = answers(s)
+	require.Equal(t, wantPages, pages)
+	require.Equal(t, wantCounts, counts)
+}
