@@ -92,6 +92,10 @@ test: node ## run the whole test suite with the race detector (tests build the p
 		echo "!!! make test: SKIPPING the dashboard's browser tests: no $(CHROMIUM) (apt-get install -y chromium) !!!" >&2; \
 	fi
 	@for d in $(NODE_DIRS); do echo "npm test in $$d"; (cd $$d && npm test --silent) || exit 1; done
+	@# Every go.mod of the module graph, which a build outside this module
+	@# loads (TestE2EPluginInItsOwnModule builds one offline, from the cache):
+	@# building this module downloads only what its packages need.
+	$(GO) list -m all >/dev/null
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/host/ui$$')
 	@# The browser tests alone, after the rest: Chromium's processes would
 	@# starve the tests of the packages beside them on 2 cores.
