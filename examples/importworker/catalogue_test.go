@@ -16,7 +16,10 @@ import (
 func TestOpenWaitsForAWriterWhileSwitchingToWAL(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "catalogue.db")
-	db, err := sql.Open("sqlite", path)
+	// The writer waits out the opener's tries as they read the database
+	// (its commit needs them gone); without a busy_timeout its commit
+	// failed at once with SQLITE_BUSY when one overlapped it.
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	db.SetMaxOpenConns(1)
