@@ -7,14 +7,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 
 import type * as grpc from '@grpc/grpc-js';
 
+import { loadBundle } from './bundle.js';
 import { loadCodec } from './codec.js';
 import { handshakeLine, healthService, magicCookieKey, magicCookieValue, negotiate, notAPluginMessage } from './handshake.js';
 import { newLogger, type Logger } from './log.js';
@@ -38,8 +39,9 @@ export interface ServeOptions {
   concurrency?: number;
 }
 
-// grpc-js as the build bundled it (scripts/build.mjs says why).
-const grpcjs = createRequire(import.meta.url)('./grpc.cjs') as typeof grpc;
+// grpc-js as the build bundled it (scripts/build.mjs says why), with its
+// code cache (bundle.ts).
+const grpcjs = loadBundle(fileURLToPath(new URL('./grpc.cjs', import.meta.url))).exports as typeof grpc;
 
 // A gRPC message either way may be this big; the host bounds payloads and
 // results itself, far below it (the Go SDK does the same).
