@@ -78,6 +78,7 @@ func (w *worker) Invoke(ctx context.Context, call shared.Call) (shared.Outcome, 
 	if !ok {
 		w.mu.Lock()
 		w.markSeenLocked(call.ID)
+		delete(w.early, call.ID) // a cancel that overtook it: nothing to cancel
 		w.mu.Unlock()
 		return shared.Outcome{Error: &shared.TaskError{
 			Name:      shared.ErrorNameMethodNotFound,

@@ -86,14 +86,25 @@ export class TimeoutError extends Error {
   }
 }
 
+/** maxSeen bounds the ids kept as seen out of order (Worker.markSeen). */
+const maxSeen = 4096;
+
 /**
  * Worker serves Methods. Create one with {@link createWorker}; serve()
  * makes its own.
  */
 export class Worker {
   private readonly running = new Map<number, CallContext>();
+  // The host numbers a worker's calls 1, 2, 3… with none skipped, but
+  // calls in flight together may arrive in any order, and a cancel may
+  // overtake its call. next is the lowest id not seen yet, seen the ids
+  // above it already seen: an id below next or in seen has arrived (a
+  // cancel for it, not running, came too late), any other is still to
+  // come, and a cancel for it is kept in early until it arrives. As in
+  // the Go SDK (sdk/worker.go).
+  private next = 1;
+  private readonly seen = new Set<number>();
   private readonly early = new Set<number>();
-  private maxId = 0;
   private readonly watchers = new Set<Watcher>();
 
   constructor(
@@ -114,6 +125,8 @@ export class Worker {
 
   /** invoke runs one call to its end; it never rejects. */
   async invoke(call: Call): Promise<Outcome> {
+    this.markSeen(call.id);
+    const cancelled = this.early.delete(call.id);
     const fn = Object.hasOwn(this.methods, call.method) ? this.methods[call.method] : undefined;
     if (fn === undefined) {
       return {
@@ -138,8 +151,7 @@ export class Worker {
     }
     const ctx = new CallContext(call, this, this.logger);
     this.running.set(call.id, ctx);
-    this.maxId = Math.max(this.maxId, call.id);
-    if (this.early.delete(call.id)) ctx.abort(new CancelledError());
+    if (cancelled) ctx.abort(new CancelledError());
     const timer = call.timeoutMs > 0 ? setTimeout(() => ctx.abort(new TimeoutError(call.timeoutMs)), call.timeoutMs) : undefined;
     try {
       let value: unknown;
@@ -174,9 +186,8 @@ export class Worker {
 
   /**
    * cancel aborts the signal of the running call with that id and reports
-   * whether there was one. Call ids only grow, so a cancel for an id above
-   * every id seen so far overtook its invoke: it is kept until the call
-   * starts.
+   * whether there was one. A cancel for a call that has not arrived yet
+   * overtook it: it is kept until the call starts.
    */
   cancel(id: number): boolean {
     const ctx = this.running.get(id);
@@ -184,11 +195,33 @@ export class Worker {
       ctx.abort(new CancelledError());
       return true;
     }
-    if (id > this.maxId) {
+    if (!this.hasSeen(id)) {
       this.early.add(id);
       return true;
     }
     return false;
+  }
+
+  /** markSeen records that call id has arrived. */
+  private markSeen(id: number): void {
+    if (id < this.next) return;
+    if (id > this.next) {
+      this.seen.add(id);
+      if (this.seen.size > maxSeen) {
+        // A host that skips ids would grow seen forever: every id up to
+        // the highest seen counts as seen, the rule of older hosts.
+        for (const s of this.seen) this.next = Math.max(this.next, s + 1);
+        this.seen.clear();
+        for (const e of this.early) if (e < this.next) this.early.delete(e);
+      }
+      return;
+    }
+    this.next++;
+    while (this.seen.delete(this.next)) this.next++;
+  }
+
+  private hasSeen(id: number): boolean {
+    return id < this.next || this.seen.has(id);
   }
 
   /**

@@ -127,12 +127,33 @@ describe('cancellation and timeouts', () => {
     });
 
   it('aborts the signal of the call cancelled', async () => {
-    const { w } = worker({ m: waitAbort });
-    const pending = w.invoke(call('m', undefined, { id: 7 }));
+    const { w } = worker({ m: waitAbort, quick: () => 1 });
+    await w.invoke(call('quick', undefined, { id: 1 }));
+    const pending = w.invoke(call('m', undefined, { id: 2 }));
     await new Promise((r) => setImmediate(r));
-    assert.equal(w.cancel(6), false, 'not running, and not above every id seen');
-    assert.equal(w.cancel(7), true);
+    assert.equal(w.cancel(1), false, 'arrived, and no longer running');
+    assert.equal(w.cancel(2), true);
     assert.deepEqual((await pending).error, { name: 'Cancelled', message: 'the task was cancelled', permanent: false });
+  });
+
+  it('keeps a cancel for a call that a later one overtook', async () => {
+    // Several calls at once may arrive out of order: call 2 before call 1,
+    // then the cancel of call 1, before call 1 itself.
+    const { w } = worker({ m: waitAbort });
+    const second = w.invoke(call('m', undefined, { id: 2 }));
+    assert.equal(w.cancel(1), true, 'call 1 has not arrived: kept for it');
+    assert.equal((await w.invoke(call('m', undefined, { id: 1 }))).error.name, 'Cancelled');
+    assert.equal(w.cancel(1), false, 'call 1 is over');
+    assert.equal(w.cancel(2), true);
+    assert.equal((await second).error.name, 'Cancelled');
+  });
+
+  it('counts a call that failed before it ran as arrived', async () => {
+    const { w } = worker({ m: waitAbort });
+    assert.equal((await w.invoke(call('nope', undefined, { id: 1 }))).error.name, 'MethodNotFound');
+    assert.equal((await w.invoke({ ...call('m', undefined, { id: 2 }), payload: Buffer.from('{') })).error.name, 'InvalidPayload');
+    assert.equal(w.cancel(1), false);
+    assert.equal(w.cancel(2), false);
   });
 
   it('keeps a cancel that overtook its call', async () => {
