@@ -80,9 +80,12 @@ func (d *debouncer) trail(typ string) {
 	}
 	n.trailing = true
 	time.AfterFunc(time.Until(n.last.Add(d.interval)), func() {
-		d.send(typ)
+		// Settled before sending: a create that commits while the
+		// notification goes out then queues one of its own (trail), which
+		// it could not while this one still looked due.
 		d.mu.Lock()
 		n.last, n.trailing = time.Now(), false
 		d.mu.Unlock()
+		d.send(typ)
 	})
 }
