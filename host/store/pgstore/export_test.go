@@ -24,6 +24,9 @@ func (s *Store) QueryStatement(q store.Query) (string, []any, error) {
 	return sql, args, nil
 }
 
+// FinalChannel is the channel of the store's final states.
+func (s *Store) FinalChannel() string { return s.finalChannel }
+
 // Pool is the store's connection pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

@@ -77,7 +77,13 @@ const maxNotifySize = 7999
 // and passes on the states other stores send.
 func (s *Store) ListenFinal(ctx context.Context, fn func(task []byte)) {
 	s.listenLoop(ctx, s.finalChannel, "the final states of tasks other nodes finish", func(p string) {
-		origin, states, _ := strings.Cut(p, "\n")
+		origin, states, packed := strings.Cut(p, "\n")
+		if !packed {
+			// One state, no origin: a node from before states were packed
+			// (during a rolling upgrade).
+			fn([]byte(p))
+			return
+		}
 		if origin == s.origin {
 			return
 		}

@@ -126,6 +126,18 @@ func TestNotifyFinal(t *testing.T) {
 		require.Equal(t, 1, heardB[string(p)], "heard once: %.40s", p)
 	}
 	require.Empty(t, heardA, "a store does not hear its own final states")
+	mu.Unlock()
+
+	// A node from before states were packed sends one state, no origin.
+	old := `{"id":"` + newID(t) + `","status":"success"}`
+	_, err := a.Pool().Exec(t.Context(), "SELECT pg_notify($1, $2)", a.FinalChannel(), old)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return heardB[old] == 1 && heardA[old] == 1
+	}, 20*time.Second, 5*time.Millisecond, "an unpacked state is heard whole, by every store")
+	mu.Lock()
 
 	require.Error(t, a.NotifyFinal(t.Context(), []byte("{\n}")), "a state with a newline is refused")
 	require.Error(t, a.NotifyFinal(t.Context(), []byte(big+" ")), "a state over MaxFinalSize is refused")
