@@ -104,7 +104,11 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	}
 	if p.cfg.Script != "" && p.cfg.SHA256 != "" {
 		// go-plugin's SecureConfig would pin the interpreter.
-		if got, err := fileSHA256(p.cfg.Script); err != nil || got != p.cfg.SHA256 {
+		got, err := fileSHA256(p.cfg.Script)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %v", p.cfg.Script, err)
+		}
+		if got != p.cfg.SHA256 {
 			return nil, fmt.Errorf("plugin %s: its sha256 checksum no longer matches the pinned %s", p.cfg.Script, p.cfg.SHA256)
 		}
 	}
