@@ -58,11 +58,7 @@ func (hf *handlerFile) command(dir string, hc *HandlerConfig, bad diagFunc) {
 			hf.script(dir, hc, bad)
 		default:
 			hc.Plugin = resolve(dir, plugin)
-			if fi, err := os.Stat(hc.Plugin); err != nil {
-				bad(hf.PluginRange, "Plugin not found", "%v", err)
-			} else if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-				bad(hf.PluginRange, "Invalid plugin", "%s is not an executable file", hc.Plugin)
-			}
+			checkFile(bad, hf.PluginRange, hc.Plugin, "Plugin not found", "Invalid plugin", "", true)
 		}
 		return
 	}
@@ -93,6 +89,25 @@ func (hf *handlerFile) command(dir string, hc *HandlerConfig, bad diagFunc) {
 	}
 }
 
+// checkFile reports whether path, which a handler names, is a file it can
+// use, an executable one or a regular one, and says what is wrong where
+// not: notFound and invalid are the diagnostics' summaries, what names the
+// file in the second.
+func checkFile(bad diagFunc, rng hcl.Range, path, notFound, invalid, what string, executable bool) bool {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		bad(rng, notFound, "%v", err)
+	case executable && (fi.IsDir() || fi.Mode().Perm()&0o111 == 0):
+		bad(rng, invalid, "%s%s is not an executable file", what, path)
+	case !executable && !fi.Mode().IsRegular():
+		bad(rng, invalid, "%s%s is not a regular file", what, path)
+	default:
+		return true
+	}
+	return false
+}
+
 // nodeFlags are the flags the host gives node for runtime = "node".
 // --use-openssl-ca: node's TLS then looks certificates up in OpenSSL's
 // store (the system's) when it needs one, instead of parsing its own
@@ -120,11 +135,7 @@ func (hf *handlerFile) interpreter(dir, name string, bad diagFunc) string {
 		return path
 	}
 	path := resolve(dir, name)
-	if fi, err := os.Stat(path); err != nil {
-		bad(rng, "Interpreter not found", "%v", err)
-	} else if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
-		bad(rng, "Invalid plugin", "%s is not an executable file", path)
-	}
+	checkFile(bad, rng, path, "Interpreter not found", "Invalid plugin", "", true)
 	return path
 }
 
@@ -137,11 +148,7 @@ func (hf *handlerFile) script(dir string, hc *HandlerConfig, bad diagFunc) {
 			continue
 		}
 		args[i] = resolve(dir, a)
-		if fi, err := os.Stat(args[i]); err != nil {
-			bad(hf.ArgsRange, "Script not found", "%v", err)
-		} else if !fi.Mode().IsRegular() {
-			bad(hf.ArgsRange, "Invalid args", "script %s is not a regular file", args[i])
-		}
+		checkFile(bad, hf.ArgsRange, args[i], "Script not found", "Invalid args", "script ", false)
 		hc.Options.Args, hc.Options.Script = args, args[i]
 		return
 	}
@@ -151,11 +158,7 @@ func (hf *handlerFile) script(dir string, hc *HandlerConfig, bad diagFunc) {
 // twinModule makes the twin runner run the module.
 func (hf *handlerFile) twinModule(dir string, hc *HandlerConfig, bad diagFunc) {
 	module := resolve(dir, *hf.Module)
-	if fi, err := os.Stat(module); err != nil {
-		bad(hf.ModuleRange, "Module not found", "%v", err)
-		return
-	} else if !fi.Mode().IsRegular() {
-		bad(hf.ModuleRange, "Invalid module", "%s is not a regular file", module)
+	if !checkFile(bad, hf.ModuleRange, module, "Module not found", "Invalid module", "", false) {
 		return
 	}
 	runner, err := findTwinRunner(filepath.Dir(module))
