@@ -170,11 +170,11 @@ func (h *Host) RegisterHandler(ctx context.Context, typ, pluginPath, method stri
 	if h.started {
 		hd.start()
 	}
+	kv := []any{"task_type", typ, "plugin", path, "method", method}
 	if script := p.Script(); script != "" {
-		h.log.Info("handler registered", "task_type", typ, "plugin", path, "script", script, "method", method)
-	} else {
-		h.log.Info("handler registered", "task_type", typ, "plugin", path, "method", method)
+		kv = append(kv, "script", script)
 	}
+	h.log.Info("handler registered", kv...)
 	return nil
 }
 
