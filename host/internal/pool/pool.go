@@ -505,6 +505,9 @@ func (p *Pool) pump() {
 // pool's calls. Found full, the system pumps the pool again when a slot
 // frees up.
 func (p *Pool) warmLocked() {
+	if p.cfg.MinWorkers == 0 {
+		return // it runs at every pump: most pools keep no warm workers
+	}
 	p.wantWarm.Store(false)
 	for !p.closed && !p.warmHold && len(p.all)+p.starting < p.cfg.MinWorkers && p.slotsLocked() < p.max {
 		if !p.sys.tryAcquire(p) {

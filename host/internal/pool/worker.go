@@ -176,6 +176,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		log:      p.log.With("worker", id, "pid", cmd.Process.Pid),
 		progress: shared.NewProgressRouter(),
 		live:     make(map[uint64]*time.Timer),
+		tasks:    make(map[uint64]string),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	// The watch is the first RPC, so a channel that cannot be set up (a
@@ -419,8 +420,7 @@ func (w *worker) callMethod(ctx context.Context, method string, payload json.Raw
 // again (it crashed or was killed).
 func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(shared.Progress)) (result json.RawMessage, err error, healthy bool) {
 	callID := w.nextCallID()
-	w.beginCall(callID, p.cfg.MemoryLimit)
-	w.noteTask(callID, req.Task.ID)
+	w.beginCall(callID, req.Task.ID, p.cfg.MemoryLimit)
 	w.progress.Begin(callID, onProgress)
 	call := shared.Call{
 		ID: callID, Method: p.cfg.Method, Payload: req.Payload, Task: req.Task,
@@ -648,11 +648,12 @@ func (w *worker) exitStatus() string {
 	return "still running"
 }
 
-// beginCall registers call id as running, and starts the memory watch
-// if it is the only one.
-func (w *worker) beginCall(id uint64, memoryLimit int64) {
+// beginCall registers call id, of task taskID, as running, and starts
+// the memory watch if the pool has a limit and none runs yet.
+func (w *worker) beginCall(id uint64, taskID string, memoryLimit int64) {
 	w.mu.Lock()
 	w.live[id] = nil
+	w.tasks[id] = taskID
 	watch := memoryLimit > 0 && !w.watching
 	w.watching = w.watching || watch
 	w.mu.Unlock()
@@ -672,16 +673,6 @@ func (w *worker) endCall(id uint64) (killReason, uint64) {
 	delete(w.live, id)
 	delete(w.tasks, id)
 	return w.reason, w.reasonCall
-}
-
-// noteTask records that call id runs task taskID, for Stats.
-func (w *worker) noteTask(id uint64, taskID string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.tasks == nil {
-		w.tasks = make(map[uint64]string)
-	}
-	w.tasks[id] = taskID
 }
 
 // runningTasks lists the ids of the tasks w runs.
