@@ -58,6 +58,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/taskhost/taskhost/host"
 	"github.com/taskhost/taskhost/host/internal/testplugin"
 	"github.com/taskhost/taskhost/shared"
 )
@@ -313,8 +314,13 @@ func (b *bench) runAll(ctx context.Context) bool {
 	if b.cfg.short {
 		mode = "short"
 	}
-	b.logf("taskbench (%s): %s; runs %d (bulk, paced: %d); %d CPUs, GOMAXPROCS %d, %s",
-		mode, strings.Join(b.cfg.scenarios, ", "), b.cfg.runs, b.cfg.slowRuns, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	// The host runs in this process, under the limit taskhost serve sets.
+	memLimit := "none"
+	if limit := host.SetProcessMemoryLimit(host.DefaultProcessMemoryLimit, os.Getenv); limit != math.MaxInt64 {
+		memLimit = fmt.Sprintf("%d MiB", limit>>20)
+	}
+	b.logf("taskbench (%s): %s; runs %d (bulk, paced: %d); %d CPUs, GOMAXPROCS %d, soft memory limit %s, %s",
+		mode, strings.Join(b.cfg.scenarios, ", "), b.cfg.runs, b.cfg.slowRuns, runtime.NumCPU(), runtime.GOMAXPROCS(0), memLimit, runtime.Version())
 	start := time.Now()
 	b.res.details["elapsed_s"] = map[string]float64{}
 	b.res.details["loadavg_at_start"] = map[string]float64{}

@@ -30,6 +30,7 @@ const (
 	DefaultDataDir       = "data"
 	DefaultDrainTimeout  = 30 * time.Second
 	DefaultMaxResultSize = 16 << 20
+	minHostMemoryLimit   = 32 << 20
 )
 
 // Config is the daemon's configuration: defaults, then the config file,
@@ -61,6 +62,10 @@ type Config struct {
 	DrainTimeout time.Duration
 	// MaxResultSize bounds a task's result in bytes. Default 16 MiB.
 	MaxResultSize int
+	// HostMemoryLimit is the soft limit on the host process's memory
+	// given to the Go runtime, in bytes; 0 is none. GOMEMLIMIT in the
+	// environment wins. Default host.DefaultProcessMemoryLimit.
+	HostMemoryLimit int64
 	// AllowedHosts are Host header names the API answers besides the
 	// loopback names and the listen address ("name" or "name:port"). Off
 	// loopback with a token, none means any.
@@ -122,6 +127,7 @@ func DefaultConfig() *Config {
 		CleanupInterval:      host.DefaultCleanupInterval,
 		DrainTimeout:         DefaultDrainTimeout,
 		MaxResultSize:        DefaultMaxResultSize,
+		HostMemoryLimit:      host.DefaultProcessMemoryLimit,
 		Lease:                DefaultLease,
 		UI:                   true,
 	}
@@ -175,6 +181,8 @@ type fileConfig struct {
 	DrainTimeoutRange         hcl.Range      `hcl:"drain_timeout,attr_value_range"`
 	MaxResultSize             *string        `hcl:"max_result_size,optional"`
 	MaxResultSizeRange        hcl.Range      `hcl:"max_result_size,attr_value_range"`
+	HostMemoryLimit           *string        `hcl:"host_memory_limit,optional"`
+	HostMemoryLimitRange      hcl.Range      `hcl:"host_memory_limit,attr_value_range"`
 	AllowedHosts              *[]string      `hcl:"allowed_hosts,optional"`
 	AllowedHostsRange         hcl.Range      `hcl:"allowed_hosts,attr_value_range"`
 	AllowedOrigins            *[]string      `hcl:"allowed_origins,optional"`
@@ -345,6 +353,16 @@ func (fc *fileConfig) apply(cfg *Config, dir string) hcl.Diagnostics {
 			bad(fc.MaxResultSizeRange, "Invalid max_result_size", "%q: %v", *fc.MaxResultSize, err)
 		}
 		cfg.MaxResultSize = int(n)
+	}
+	if fc.HostMemoryLimit != nil {
+		n, err := parseSize(*fc.HostMemoryLimit)
+		if err == nil && n > 0 && n < minHostMemoryLimit {
+			err = errors.New(`want "0" (no limit) or at least 32MiB: the store alone holds more`)
+		}
+		if err != nil {
+			bad(fc.HostMemoryLimitRange, "Invalid host_memory_limit", "%q: %v", *fc.HostMemoryLimit, err)
+		}
+		cfg.HostMemoryLimit = n
 	}
 
 	if fc.AllowedHosts != nil {

@@ -125,6 +125,8 @@ schedule "n" {
 	"api_token = \"s3\\u0000cret\"\n",
 	"drain_timeout = \"-1s\"\n",
 	"max_result_size = \"0B\"\n",
+	"host_memory_limit = \"0\"\nhost_memory_limit = \"1KiB\"\n",
+	"host_memory_limit = \"64MiB\"\n",
 	"max_result_size = \"9223372036854775807KiB\"\n",
 	"max_result_size = \"1e3MiB\"\n",
 	"max_result_size = \" 12 MiB \"\n",
@@ -248,6 +250,7 @@ func requireUsableConfig(t *testing.T, cfg *Config, path string) {
 	require.GreaterOrEqual(t, cfg.CleanupInterval, host.MinCleanupInterval)
 	require.GreaterOrEqual(t, cfg.DrainTimeout, time.Duration(0))
 	require.Positive(t, cfg.MaxResultSize)
+	require.True(t, cfg.HostMemoryLimit == 0 || cfg.HostMemoryLimit >= minHostMemoryLimit, "host_memory_limit %d", cfg.HostMemoryLimit)
 	if cfg.APIToken != "" {
 		// A client must be able to send it in Authorization: Bearer
 		// <token>: no control characters, no blanks around it.

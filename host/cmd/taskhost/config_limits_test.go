@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/taskhost/taskhost/host"
 )
 
 func TestLoadConfigReliabilityKnobs(t *testing.T) {
@@ -14,6 +16,7 @@ func TestLoadConfigReliabilityKnobs(t *testing.T) {
 api_token       = "t0ken"
 drain_timeout   = "45s"
 max_result_size = "4MiB"
+host_memory_limit = "512MiB"
 
 handler "t" {
   plugin               = "./bin/worker"
@@ -28,6 +31,7 @@ handler "t" {
 	require.Equal(t, "t0ken", cfg.APIToken)
 	require.Equal(t, 45*time.Second, cfg.DrainTimeout)
 	require.Equal(t, 4<<20, cfg.MaxResultSize)
+	require.Equal(t, int64(512<<20), cfg.HostMemoryLimit)
 	o := cfg.Handlers[0].Options
 	require.Equal(t, 100, o.MaxTasksPerWorker)
 	require.Equal(t, int64(256<<20), o.MemoryLimit)
@@ -36,6 +40,11 @@ handler "t" {
 	def := DefaultConfig()
 	require.Equal(t, 30*time.Second, def.DrainTimeout)
 	require.Equal(t, 16<<20, def.MaxResultSize)
+	require.Equal(t, int64(host.DefaultProcessMemoryLimit), def.HostMemoryLimit)
+
+	none, err := LoadConfig(writeConfig(t, dir, "none.hcl", "host_memory_limit = \"0\"\n"))
+	require.NoError(t, err)
+	require.Zero(t, none.HostMemoryLimit)
 }
 
 func TestLoadConfigReliabilityKnobErrors(t *testing.T) {
@@ -48,6 +57,8 @@ func TestLoadConfigReliabilityKnobErrors(t *testing.T) {
 		{"env name", handler + "  env = { \"A=B\" = \"x\" }\n}\n", `Invalid env: handler "t": variable name "A=B"`},
 		{"drain timeout", "drain_timeout = \"soon\"\n", `:1,17: Invalid drain_timeout: "soon": not a duration`},
 		{"result size", "max_result_size = \"0B\"\n", "Invalid max_result_size"},
+		{"host memory limit unit", "host_memory_limit = \"lots\"\n", `:1,21: Invalid host_memory_limit: "lots": not a size`},
+		{"host memory limit too small", "host_memory_limit = \"8MiB\"\n", `Invalid host_memory_limit: "8MiB": want "0" (no limit) or at least 32MiB`},
 		{"empty token", "api_token = \" \"\n", "Invalid api_token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

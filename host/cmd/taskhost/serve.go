@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -96,6 +97,9 @@ A second signal exits at once.`,
 					return err
 				}
 				log := hclog.New(&hclog.LoggerOptions{Name: "taskhost", Level: level, Output: e.stderr})
+				if limit := host.SetProcessMemoryLimit(cfg.HostMemoryLimit, e.getenv); limit != math.MaxInt64 {
+					log.Debug("soft memory limit", "bytes", limit, "from_GOMEMLIMIT", e.getenv("GOMEMLIMIT") != "")
+				}
 				if cfg.Store == nil && e.getenv(DatabaseURLEnv) != "" {
 					log.Warn(DatabaseURLEnv + " is set, but the config has no store block: tasks stay in Badger on this node; add store {} to use the database")
 				}
