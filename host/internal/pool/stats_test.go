@@ -41,3 +41,34 @@ func TestStatsShowWhatEachWorkerRuns(t *testing.T) {
 		return len(s.Workers) == 0 || len(s.Workers[0].Tasks) == 0
 	})
 }
+
+// Stats reads a worker's RSS from /proc at most every rssMaxAge.
+func TestStatsReadsRSSAtMostEveryMaxAge(t *testing.T) {
+	t.Parallel()
+	cfg := setup(t)
+	cfg.Method = "alloc"
+	cfg.MinWorkers = 1
+	p := newPool(t, NewSystem(1), cfg)
+	pid := warmPIDs(t, p, 1)[0]
+	p.rssMaxAge = time.Hour
+	before := p.Stats().Workers[0].RSS
+	require.Positive(t, before)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Call(ctx, Request{Payload: json.RawMessage(`{"MB":64,"HoldMS":60000}`), Task: shared.CallTask{ID: "alloc", Type: "test", Attempt: 1}}, nil)
+		done <- err
+	}()
+	grown := before + 60<<20
+	eventually(t, "the worker to hold 64 MiB more", func() bool {
+		rss, err := residentBytes(pid)
+		return err == nil && rss >= grown
+	})
+	require.Equal(t, before, p.Stats().Workers[0].RSS, "read less than rssMaxAge ago: not read again")
+	p.rssMaxAge = 0
+	require.GreaterOrEqual(t, p.Stats().Workers[0].RSS, grown, "older than rssMaxAge: read again")
+	cancel() // the method returns when cancelled
+	<-done
+}

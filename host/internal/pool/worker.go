@@ -85,6 +85,9 @@ type worker struct {
 	reasonCall uint64
 	lostTold   bool
 	rssSeen    int64 // the RSS that broke the memory limit
+	// rss is the last RSS read, at rssAt, for Stats.
+	rss   int64
+	rssAt time.Time
 	// tasks maps each running call to its task's id, for Stats.
 	tasks map[uint64]string
 }
@@ -509,6 +512,9 @@ func (w *worker) watchMemory(limit int64) {
 	for {
 		rss, err := residentBytes(w.pid)
 		w.mu.Lock()
+		if err == nil {
+			w.rss, w.rssAt = rss, time.Now()
+		}
 		if len(w.live) == 0 {
 			w.watching = false
 			w.mu.Unlock()
@@ -531,6 +537,25 @@ func (w *worker) watchMemory(limit int64) {
 		case <-t.C:
 		}
 	}
+}
+
+// resident is the worker's RSS read at most maxAge ago (0 if it could
+// not be read).
+func (w *worker) resident(maxAge time.Duration) int64 {
+	w.mu.Lock()
+	rss, at := w.rss, w.rssAt
+	w.mu.Unlock()
+	if !at.IsZero() && time.Since(at) < maxAge {
+		return rss
+	}
+	rss, err := residentBytes(w.pid)
+	if err != nil {
+		return 0
+	}
+	w.mu.Lock()
+	w.rss, w.rssAt = rss, time.Now()
+	w.mu.Unlock()
+	return rss
 }
 
 // residentBytes reads a process's resident set size from /proc.
