@@ -164,7 +164,7 @@ func (b *bench) pgScale(ctx context.Context, be *backend) error {
 	}
 	defer qh.close()
 	t0 := time.Now()
-	if err := b.scaleLoad(ctx, qh.h, qh.st); err != nil {
+	if err := b.scaleLoad(ctx, qh.h, qh.st, 0); err != nil {
 		return err
 	}
 	load := time.Since(t0)

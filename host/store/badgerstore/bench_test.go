@@ -175,10 +175,18 @@ func BenchmarkQuery(b *testing.B) {
 // that cross from pending into processing, and the first page sorted by
 // status (pending tasks only).
 func BenchmarkQueryProcessing(b *testing.B) {
+	for _, processing := range []int{256, 2048} {
+		b.Run(fmt.Sprintf("processing=%d", processing), func(b *testing.B) {
+			benchmarkQueryProcessing(b, processing)
+		})
+	}
+}
+
+func benchmarkQueryProcessing(b *testing.B, processing int) {
 	s := benchStore(b, false)
 	ctx := b.Context()
 	t0 := time.Now()
-	const pending, processing = 10_000, 256
+	const pending = 10_000
 	var recs []*store.Record
 	for i := range pending + processing {
 		recs = append(recs, benchRecord(fmt.Sprintf("%032x", i), "q", t0.Add(time.Duration(i))))
@@ -187,9 +195,12 @@ func BenchmarkQueryProcessing(b *testing.B) {
 			recs = recs[:0]
 		}
 	}
-	claimed, err := s.Claim(ctx, "q", t0.Add(time.Hour), "node", t0.Add(2*time.Hour), processing)
-	require.NoError(b, err)
-	require.Len(b, claimed, processing)
+	// The first created, in claims of 256.
+	for left := processing; left > 0; left -= 256 {
+		claimed, err := s.Claim(ctx, "q", t0.Add(time.Hour), "node", t0.Add(2*time.Hour), min(left, 256))
+		require.NoError(b, err)
+		require.Len(b, claimed, min(left, 256))
+	}
 	// The cursor after the first 9,950 pending tasks.
 	crossing := store.Query{SortBy: store.SortStatus, Limit: 995}
 	for range 10 {
@@ -207,6 +218,9 @@ func BenchmarkQueryProcessing(b *testing.B) {
 		{"status=processing", store.Query{Status: shared.StatusProcessing, SortBy: store.SortDateModified, Desc: true, Limit: 100}, 100},
 		{"sort=status/crossing", crossing, 50},
 		{"sort=status/first", store.Query{SortBy: store.SortStatus, Limit: 100}, 0},
+		{"sort=created/first", store.Query{Limit: 100}, 100},
+		{"sort=created/last", store.Query{Desc: true, Limit: 100}, 0},
+		{"type,sort=modified/last", store.Query{Type: "q", SortBy: store.SortDateModified, Desc: true, Limit: 100}, 100},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {

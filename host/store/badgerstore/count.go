@@ -74,24 +74,19 @@ func (s *Store) Counts(ctx context.Context, statuses ...shared.Status) (map[stri
 			// starts with a byte below 0xff, so there is an end.
 			it.Seek(prefixEnd(typePrefix))
 		}
-		procs, err := processingRecords(txn, []byte{prefixProcessing})
-		if err != nil {
-			return err
-		}
-		for _, r := range procs {
-			byStatus := counts[r.Type]
+		return processingTasks(txn, func(pt *processingTask) {
+			byStatus := counts[pt.typ]
 			if byStatus == nil {
 				byStatus = make(map[shared.Status]int, len(statuses))
 				for _, st := range statuses {
 					byStatus[st] = 0
 				}
-				counts[r.Type] = byStatus
+				counts[pt.typ] = byStatus
 			}
 			if _, asked := byStatus[shared.StatusProcessing]; asked {
 				byStatus[shared.StatusProcessing]++
 			}
-		}
-		return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("count tasks: %w", err)

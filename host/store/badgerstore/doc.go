@@ -7,15 +7,16 @@
 // entries with empty values, so that every question the engine asks is a
 // prefix scan: the dispatch index (pending tasks by type and due time) for
 // Claim and NextDue, the processing index (by lease owner), the retention
-// index (by retain-until) for Sweep, and one query index per sort field and
-// filter, so that a page of any query is read from its own index. keys.go
-// documents the key layout. A record and all its index entries change in
-// one transaction; a change rewrites only the index entries that moved.
-// Processing tasks are left out of the indexes filtered by status, which
-// would have them only from claim to end: queries that can meet them
-// there merge in keys made from the processing records instead. So a task
-// writes 35 keys from create to a removed end, not 47. Open migrates a
-// store of the format before (migrate.go).
+// index (by retain-until) for Sweep, and one query index per sort field
+// with a status filter, with and without a type filter. keys.go documents
+// the key layout. A record and all its index entries change in one
+// transaction; a change rewrites only the index entries that moved.
+// A query without a status filter merges the ranges of every status in
+// its index, so no index holds every task; processing tasks are in no
+// query index, which would have them only from claim to end: queries that
+// can meet them merge in keys made from the processing records instead.
+// So a task writes 19 keys from create to a removed end (format 2: 35;
+// format 1: 47). Open migrates stores of the formats before (migrate.go).
 //
 // # Durability
 //
@@ -46,7 +47,8 @@
 //
 // # Cursors
 //
-// A query cursor is the last index key the page returned. The next page
+// A query cursor is the last index key the page returned (for a query
+// without a status filter, that key without the status). The next page
 // seeks just past it, so a task whose key did not change is never repeated
 // or skipped, whatever else is written meanwhile.
 //

@@ -26,19 +26,17 @@ import (
 //	0x00 "schema"                               → format version (one byte)
 //	0x01 id                                     → the record (record.go)
 //	0x02 len type | due | created | id          pending tasks, for Claim and NextDue
-//	0x03 len owner | id                         processing tasks by LeaseOwner
+//	0x03 len owner | id                         processing tasks by LeaseOwner → len type | created | modified | completed
 //	0x04 retainUntil | id                       terminal tasks with DateRetainUntil, for Sweep
 //	0x05 id                                     → a schedule of host/scheduler (schedule.go)
 //
 // A schedule's id is its schedule id, not a task id; the schedule keys are
 // no index of tasks and a schedule changes on its own, in one transaction.
 //
-// Query indexes, one per sort and filter: the high nibble is the sort
-// (1 dateCreated, 2 dateModified, 3 dateCompleted), the low nibble the
-// filter (0 none, 1 type, 2 status, 3 type and status):
+// Query indexes, one per sort and status filter: the high nibble is the
+// sort (1 dateCreated, 2 dateModified, 3 dateCompleted), the low nibble
+// the filter (2 status, 3 type and status):
 //
-//	0xS0 value | id
-//	0xS1 len type | value | id
 //	0xS2 status | value | id
 //	0xS3 len type | status | value | id
 //
@@ -49,14 +47,22 @@ import (
 // 0x13 within one type; Counts (count.go) counts a type's tasks in a
 // status by scanning the keys of 0x13. Index entries have empty values.
 //
-// Processing tasks are in the unfiltered and type indexes but not in the
-// six status indexes (0xS2, 0xS3): a claim would write six of their keys
+// A query without a status filter, sorted by a date, merges the ranges of
+// its index's statuses (Query, store.go): a task is in one status, so the
+// ranges hold each task once, and each is in (value, id) order. Its page
+// and cursor are in the order of the keys 0xS0 value | id (no filter) and
+// 0xS1 len type | value | id (type), which are not stored: an index of
+// every task would cost each task's claim and end four more writes, and
+// its create and removal six (format 2 stored them).
+//
+// Processing tasks are in no query index: a claim would write their keys
 // and the task's end delete them again, while the processing tasks are
 // few (the running tasks of the one host that owns the store) and all in
 // the processing index. A query whose range can hold processing keys
 // reads the processing records and makes their keys in memory (Query,
-// store.go); Counts counts them from the records. Version 1 of the
-// format had them in the status indexes too; Open migrates it.
+// store.go); Counts counts them from the records. Format 1 had them in
+// the status indexes and format 2 in the 0xS0 and 0xS1 indexes; Open
+// migrates both (migrate.go).
 const (
 	prefixMeta       byte = 0x00
 	prefixRecord     byte = 0x01
@@ -102,8 +108,9 @@ const noTime = math.MaxUint64
 var schemaKey = []byte{prefixMeta, 's', 'c', 'h', 'e', 'm', 'a'}
 
 // schemaVersion is the format version this code writes. Version 1 had
-// processing tasks in the status indexes; Open migrates it (migrate.go).
-const schemaVersion byte = 2
+// processing tasks in the status indexes, version 2 indexes of every task
+// without a status filter; Open migrates both (migrate.go).
+const schemaVersion byte = 3
 
 var (
 	minKeyTime = time.Unix(0, math.MinInt64)
@@ -287,19 +294,19 @@ const (
 	slotDispatch = iota
 	slotProcessing
 	slotRetention
-	slotQuery // first of the 12 query indexes: 3 sorts × 4 filters
-	numSlots  = slotQuery + 12
+	slotQuery // first of the 6 query indexes: 3 sorts × 2 filters
+	numSlots  = slotQuery + 6
 )
 
 // indexKeys returns every index key of r, by slot; a slot is nil when r is
-// not in that index (a processing task is in no status index). The keys
+// not in that index (a processing task is in no query index). The keys
 // share one buffer.
 func indexKeys(r *store.Record) [numSlots][]byte {
 	var keys [numSlots][]byte
 	created := timeKey(r.DateCreated)
-	// One allocation for all keys: 15 keys of at most 1+1+255+1+8+8 bytes
+	// One allocation for all keys: 9 keys of at most 1+1+255+1+8+8 bytes
 	// before the id.
-	buf := make([]byte, 0, numSlots*(20+len(r.ID))+7*(len(r.Type))+len(r.LeaseOwner))
+	buf := make([]byte, 0, numSlots*(20+len(r.ID))+4*(len(r.Type))+len(r.LeaseOwner))
 	add := func(slot int, p *keyParts) {
 		start := len(buf)
 		buf = appendKey(buf, p)
@@ -310,19 +317,22 @@ func indexKeys(r *store.Record) [numSlots][]byte {
 		add(slotDispatch, &keyParts{Space: prefixDispatch, Type: r.Type, Time: timeKey(r.Due()), Time2: created, ID: r.ID})
 	case r.Status == shared.StatusProcessing:
 		add(slotProcessing, &keyParts{Space: prefixProcessing, Owner: r.LeaseOwner, ID: r.ID})
+		return keys
 	case r.Status.Terminal() && r.DateRetainUntil != nil:
 		add(slotRetention, &keyParts{Space: prefixRetention, Time: timeKey(*r.DateRetainUntil), ID: r.ID})
 	}
-	for i, sort := range [3]byte{prefixCreated, prefixModified, prefixCompleted} {
-		for filter := range filterTypeStatus + 1 {
-			if filter&filterStatus != 0 && r.Status == shared.StatusProcessing {
-				continue
-			}
-			p := queryKeyParts(r, sort|filter)
-			add(slotQuery+4*i+int(filter), &p)
-		}
+	for i, space := range queryIndexes {
+		p := queryKeyParts(r, space)
+		add(slotQuery+i, &p)
 	}
 	return keys
+}
+
+// queryIndexes are the stored query indexes, in indexKeys' slot order.
+var queryIndexes = [6]byte{
+	prefixCreated | filterStatus, prefixCreated | filterTypeStatus,
+	prefixModified | filterStatus, prefixModified | filterTypeStatus,
+	prefixCompleted | filterStatus, prefixCompleted | filterTypeStatus,
 }
 
 // queryKeyParts are the parts of r's key in the query index space, which
@@ -343,16 +353,59 @@ func queryKeyParts(r *store.Record, space byte) keyParts {
 }
 
 // statusIndexKeys are the keys r has, or as a processing task would have,
-// in the six status indexes.
+// in the query indexes (those with a status filter).
 func statusIndexKeys(r *store.Record) [][]byte {
-	keys := make([][]byte, 0, 6)
-	for _, sort := range [3]byte{prefixCreated, prefixModified, prefixCompleted} {
-		for _, filter := range [2]byte{filterStatus, filterTypeStatus} {
-			p := queryKeyParts(r, sort|filter)
-			keys = append(keys, appendKey(nil, &p))
-		}
+	keys := make([][]byte, 0, len(queryIndexes))
+	for _, space := range queryIndexes {
+		p := queryKeyParts(r, space)
+		keys = append(keys, appendKey(nil, &p))
 	}
 	return keys
+}
+
+// processingValue is the value of r's key in the processing index: its
+// type and its three sort values, which make its keys in the query
+// orders (Query) and count it (Counts) without reading its record.
+func processingValue(r *store.Record) []byte {
+	b := appendString(make([]byte, 0, 1+len(r.Type)+3*timeLen), r.Type)
+	b = binary.BigEndian.AppendUint64(b, timeKey(r.DateCreated))
+	b = binary.BigEndian.AppendUint64(b, timeKey(r.DateModified))
+	return binary.BigEndian.AppendUint64(b, optTimeKey(r.DateCompleted))
+}
+
+// processingTask is a processing index entry: a task's id and what its
+// value holds.
+type processingTask struct {
+	id, typ                      string
+	created, modified, completed uint64
+}
+
+// decodeProcessing reads a processing index entry.
+func decodeProcessing(key, val []byte) (processingTask, error) {
+	k, err := decodeKey(key)
+	if err != nil {
+		return processingTask{}, err
+	}
+	typ, rest, ok := readString(val)
+	if !ok || len(rest) != 3*timeLen {
+		return processingTask{}, fmt.Errorf("%w: processing index value %x", errBadKey, val)
+	}
+	return processingTask{id: k.ID, typ: typ, created: binary.BigEndian.Uint64(rest),
+		modified: binary.BigEndian.Uint64(rest[timeLen:]), completed: binary.BigEndian.Uint64(rest[2*timeLen:])}, nil
+}
+
+// keyParts are the parts of the task's key in the query index space,
+// as queryKeyParts of its record.
+func (p *processingTask) keyParts(space byte) keyParts {
+	st, _ := statusCode(shared.StatusProcessing)
+	v := p.created
+	switch space & 0xf0 {
+	case prefixModified:
+		v = p.modified
+	case prefixCompleted:
+		v = p.completed
+	}
+	return keyParts{Space: space, Type: p.typ, Status: st, Time: v, ID: p.id}
 }
 
 // dispatchPrefix is the start of the dispatch keys of one type.
@@ -408,20 +461,41 @@ func queryPrefix(q *store.Query) (prefix []byte, fixed int) {
 }
 
 // unindexedPrefix is the prefix of the keys processing tasks would have
-// in the index that answers q (prefix is queryPrefix's), which is not
-// stored: they are in no status index. It is nil when that index holds
-// no status or filters another one.
+// in the order that answers q (prefix is queryPrefix's), which are not
+// stored: they are in no query index. It is nil when q filters another
+// status.
 func unindexedPrefix(q *store.Query, prefix []byte) []byte {
 	proc, _ := statusCode(shared.StatusProcessing)
 	switch {
-	case prefix[0]&filterStatus == 0:
-		return nil
+	case prefix[0]&filterStatus == 0: // merged statuses: anywhere
+		return prefix
 	case q.Status == shared.StatusProcessing:
 		return prefix
 	case q.Status == "": // sorted by status
 		return append(bytes.Clone(prefix), proc)
 	}
 	return nil
+}
+
+// queryRanges are the prefixes of the stored keys that answer a query
+// whose order has prefix (queryPrefix's): that prefix, or for a query
+// without a status filter sorted by a date, that of each status but
+// processing in the index with a status filter.
+func queryRanges(prefix []byte) [][]byte {
+	if prefix[0]&filterStatus != 0 {
+		return [][]byte{prefix}
+	}
+	statuses := shared.Statuses()
+	ranges := make([][]byte, 0, len(statuses)-1)
+	for _, st := range statuses {
+		if st == shared.StatusProcessing {
+			continue
+		}
+		code, _ := statusCode(st)
+		r := append([]byte{prefix[0] | filterStatus}, prefix[1:]...)
+		ranges = append(ranges, append(r, code))
+	}
+	return ranges
 }
 
 // prefixEnd is the smallest key greater than every key with prefix p, or

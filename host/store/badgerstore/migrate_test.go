@@ -14,29 +14,54 @@ import (
 	"github.com/taskhost/taskhost/shared"
 )
 
-// writeFormat1 turns s's data into format 1: the processing tasks in the
-// status indexes too, and version 1.
-func writeFormat1(t *testing.T, s *Store) {
+// writeFormat turns s's data into format 2, or 1: every task also in
+// the indexes without a status filter, no values in the processing index,
+// and with format 1 the processing tasks in the status indexes too.
+func writeFormat(t *testing.T, s *Store, version byte) {
 	t.Helper()
 	require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
-		recs, err := processingRecords(txn, []byte{prefixProcessing})
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			for _, key := range statusIndexKeys(r) {
-				if err := txn.Set(key, nil); err != nil {
-					return err
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecord}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			b, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			r, err := decodeRecord(b)
+			if err != nil {
+				return err
+			}
+			for _, sort := range []byte{prefixCreated, prefixModified, prefixCompleted} {
+				for _, filter := range []byte{filterNone, filterType} {
+					p := queryKeyParts(r, sort|filter)
+					if err := txn.Set(appendKey(nil, &p), nil); err != nil {
+						return err
+					}
+				}
+			}
+			if r.Status != shared.StatusProcessing {
+				continue
+			}
+			// Format 2 kept no value in the processing index.
+			if err := txn.Set(indexKeys(r)[slotProcessing], nil); err != nil {
+				return err
+			}
+			if version == 1 {
+				for _, key := range statusIndexKeys(r) {
+					if err := txn.Set(key, nil); err != nil {
+						return err
+					}
 				}
 			}
 		}
-		return txn.Set(schemaKey, []byte{1})
+		return txn.Set(schemaKey, []byte{version})
 	}))
 }
 
-// processingStatusKeys counts the keys of processing tasks in the status
-// indexes, and returns the format version.
-func processingStatusKeys(t *testing.T, s *Store) (n int, version []byte) {
+// oldIndexKeys counts the keys of processing tasks in the status
+// indexes and the keys in indexes without a status filter, and returns
+// the format version.
+func oldIndexKeys(t *testing.T, s *Store) (processing, unfiltered int, version []byte) {
 	t.Helper()
 	proc, _ := statusCode(shared.StatusProcessing)
 	require.NoError(t, s.db.View(func(txn *badger.Txn) error {
@@ -44,7 +69,11 @@ func processingStatusKeys(t *testing.T, s *Store) (n int, version []byte) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			key := it.Item().Key()
-			if key[0]&0xf0 == 0 || key[0]&filterStatus == 0 {
+			if key[0]&0xf0 == 0 {
+				continue
+			}
+			if key[0]&filterStatus == 0 {
+				unfiltered++
 				continue
 			}
 			p, err := decodeKey(key)
@@ -52,7 +81,7 @@ func processingStatusKeys(t *testing.T, s *Store) (n int, version []byte) {
 				return err
 			}
 			if p.Status == proc {
-				n++
+				processing++
 			}
 		}
 		item, err := txn.Get(schemaKey)
@@ -62,14 +91,24 @@ func processingStatusKeys(t *testing.T, s *Store) (n int, version []byte) {
 		version, err = item.ValueCopy(nil)
 		return err
 	}))
-	return n, version
+	return processing, unfiltered, version
 }
 
-// TestMigrateFormat1 opens a store of format 1, which had processing tasks
-// in the status indexes: Open deletes those keys, and queries and counts
-// give what they gave before.
-func TestMigrateFormat1(t *testing.T) {
+// TestMigrate opens stores of formats 1 and 2. Format 2 had every task in
+// the indexes without a status filter too, and format 1 also processing
+// tasks in the status indexes: Open deletes those keys, and queries and
+// counts give what they gave before.
+func TestMigrate(t *testing.T) {
 	t.Parallel()
+	for _, from := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("from %d", from), func(t *testing.T) {
+			t.Parallel()
+			testMigrate(t, from)
+		})
+	}
+}
+
+func testMigrate(t *testing.T, from byte) {
 	dir := t.TempDir()
 	s, err := Open(dir, testOptions(t))
 	require.NoError(t, err)
@@ -95,6 +134,7 @@ func TestMigrateFormat1(t *testing.T) {
 		{SortBy: store.SortStatus}, {SortBy: store.SortStatus, Desc: true}, {SortBy: store.SortStatus, Type: "m"},
 		{Status: shared.StatusProcessing}, {Status: shared.StatusProcessing, SortBy: store.SortDateModified, Desc: true},
 		{Type: "n", Status: shared.StatusProcessing, SortBy: store.SortDateCompleted}, {Status: shared.StatusPending},
+		{}, {Desc: true}, {Type: "m", SortBy: store.SortDateModified}, {SortBy: store.SortDateCompleted, Desc: true},
 	}
 	answers := func(s *Store) (pages [][]string, counts map[string]map[shared.Status]int) {
 		for _, q := range queries {
@@ -118,16 +158,20 @@ func TestMigrateFormat1(t *testing.T) {
 	wantPages, wantCounts := answers(s)
 	require.Len(t, wantPages[0], 10)
 	require.Equal(t, []string{"t0", "t1", "t2", "alone"}, wantPages[3])
+	require.Equal(t, []string{"t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "alone"}, wantPages[7])
 	counted := func(pending, processing, success int) map[shared.Status]int {
 		return map[shared.Status]int{shared.StatusPending: pending, shared.StatusProcessing: processing, shared.StatusSuccess: success,
 			shared.StatusFailed: 0, shared.StatusCancelled: 0}
 	}
 	require.Equal(t, map[string]map[shared.Status]int{"m": counted(2, 2, 1), "n": counted(3, 1, 0), "o": counted(0, 1, 0)}, wantCounts)
 
-	writeFormat1(t, s)
-	n, version := processingStatusKeys(t, s)
-	require.Equal(t, 4*6, n)
-	require.Equal(t, []byte{1}, version)
+	writeFormat(t, s, from)
+	processing, unfiltered, version := oldIndexKeys(t, s)
+	require.Equal(t, 10*6, unfiltered)
+	if from == 1 {
+		require.Equal(t, 4*6, processing)
+	}
+	require.Equal(t, []byte{from}, version)
 	require.NoError(t, s.Close())
 
 	var log bytes.Buffer
@@ -135,16 +179,20 @@ func TestMigrateFormat1(t *testing.T) {
 	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: &log, Level: hclog.Info})
 	s, err = Open(dir, opts)
 	require.NoError(t, err)
-	require.Contains(t, log.String(), "migrated store format: from=1 to=2 processing_tasks=4")
-	n, version = processingStatusKeys(t, s)
-	require.Zero(t, n, "no processing task is left in a status index")
+	if from == 1 {
+		require.Contains(t, log.String(), "migrated store format: from=1 to=2 processing_tasks=4")
+	}
+	require.Contains(t, log.String(), "migrated store format: from=2 to=3")
+	processing, unfiltered, version = oldIndexKeys(t, s)
+	require.Zero(t, processing, "no processing task is left in a status index")
+	require.Zero(t, unfiltered, "no index without a status filter is left")
 	require.Equal(t, []byte{schemaVersion}, version)
 	pages, counts := answers(s)
 	require.Equal(t, wantPages, pages)
 	require.Equal(t, wantCounts, counts)
 	require.NoError(t, s.Close())
 
-	// Format 2 opens as it is.
+	// Format 3 opens as it is.
 	log.Reset()
 	s, err = Open(dir, opts)
 	require.NoError(t, err)

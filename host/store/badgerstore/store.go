@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/dgraph-io/badger/v4/skl"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/taskhost/taskhost/host/store"
@@ -55,9 +56,9 @@ const DefaultGCInterval = 5 * time.Minute
 // one, before the call fails with badger.ErrConflict.
 const maxTxnAttempts = 100
 
-// smallTaskBytes is what a new task with a small payload weighs in a
-// transaction, as Badger counts it (record and index entries; measured).
-const smallTaskBytes = 1344
+// keysPerNewTask is how many keys a new task writes: its record, its
+// dispatch key and its query index keys.
+const keysPerNewTask = 2 + len(queryIndexes)
 
 // sweepBatch is how many tasks Sweep removes per transaction, to stay well
 // below Badger's transaction size limit.
@@ -117,7 +118,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// the anonymous RSS of a 1M-task load (peak 477-620 → 308-336 MB;
 		// after the load 288-372 → 159-227 MB). Below 16 MiB only the
 		// arena shrinks, while a memtable also bounds a transaction at
-		// 15% of it: about 1,870 small tasks here (README).
+		// 15% of it: about 3,270 small tasks here (README).
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(4).
@@ -354,8 +355,12 @@ func (s *Store) writeWith(ctx context.Context, durable, report bool, begin func(
 			runtime.Gosched()
 			continue
 		case errors.Is(err, badger.ErrTxnTooBig):
-			return fmt.Errorf("%w: too many changes in one call: one transaction holds at most %d bytes of tasks and index entries (about %d small tasks): split it",
-				shared.ErrInvalidArgument, s.db.Opts().MemTableSize*15/100, s.db.Opts().MemTableSize*15/100/smallTaskBytes)
+			// Badger's limits (db.go): 15% of a memtable, in bytes and in
+			// keys each counted as its largest skiplist node.
+			maxBytes := s.db.Opts().MemTableSize * 15 / 100
+			maxKeys := maxBytes / int64(skl.MaxNodeSize)
+			return fmt.Errorf("%w: too many changes in one call: one transaction holds at most %d bytes or %d keys of tasks and index entries, a new task is %d keys (about %d small tasks): split it",
+				shared.ErrInvalidArgument, maxBytes, maxKeys, keysPerNewTask, maxKeys/int64(keysPerNewTask))
 		}
 		return err
 	}
@@ -403,16 +408,21 @@ func (t *tx) put(old, r *store.Record) error {
 	}
 	newKeys := indexKeys(r)
 	for i := range numSlots {
-		if bytes.Equal(oldKeys[i], newKeys[i]) {
+		var val []byte // index entries have none, but processing's
+		if i == slotProcessing && newKeys[i] != nil {
+			val = processingValue(r)
+		}
+		same := bytes.Equal(oldKeys[i], newKeys[i])
+		if same && (val == nil || bytes.Equal(val, processingValue(old))) {
 			continue
 		}
-		if oldKeys[i] != nil {
+		if oldKeys[i] != nil && !same {
 			if err := t.Delete(oldKeys[i]); err != nil {
 				return err
 			}
 		}
 		if newKeys[i] != nil {
-			if err := t.Set(newKeys[i], nil); err != nil {
+			if err := t.Set(newKeys[i], val); err != nil {
 				return err
 			}
 			if i == slotDispatch {
@@ -700,75 +710,44 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	if unindexed != nil && !reaches(after, unindexed, q.Desc) {
 		unindexed = nil // the cursor is past them
 	}
+	ranges := queryRanges(prefix)
 	var page store.Page
 	err = s.view(ctx, func(txn *badger.Txn) error {
 		page = store.Page{}
 		it := txn.NewIterator(badger.IteratorOptions{Reverse: q.Desc})
 		defer it.Close()
-		if !q.Desc {
-			if after != nil {
-				// The smallest key after the cursor's.
-				it.Seek(append(after, 0))
-			} else {
-				it.Seek(prefix)
-			}
-		} else {
-			// A reverse Seek lands on the largest key <= its argument;
-			// skip that key itself (the cursor's, or the one just past
-			// the prefix).
-			from := after
-			if from == nil {
-				from = prefixEnd(prefix)
-			}
-			it.Seek(from)
-			if it.Valid() && bytes.Compare(it.Item().Key(), from) >= 0 {
-				it.Next()
+		// The first limit+1 keys after the cursor of each range, then
+		// the processing tasks' keys: the page is the first limit of
+		// them all in q's order, and one more means there is a next.
+		var keys [][]byte
+		for _, r := range ranges {
+			var err error
+			if keys, err = scanRange(keys, it, r, prefix, after, q.Desc, len(prefix)+fixed, limit+1); err != nil {
+				return err
 			}
 		}
-		var last []byte
-		// extra are the processing tasks' keys, made once the iterator
-		// has reached where they would be (a page may end before).
-		var extra []queryEntry
-		missing, missingEnd := unindexed, prefixEnd(unindexed)
-		for {
-			// The next key in q's order: the iterator's or the first
-			// made one.
-			stored := it.ValidForPrefix(prefix)
-			if missing != nil && (!stored || within(it.Item().Key(), missing, missingEnd, q.Desc)) {
-				var err error
-				if extra, err = processingEntries(txn, prefix[0], missing, after, q.Desc); err != nil {
-					return err
-				}
-				missing = nil
+		sortKeys(keys, q.Desc)
+		// A page of a single range that ends before where processing
+		// tasks would be needs none of them.
+		if unindexed != nil && (len(ranges) > 1 || len(keys) <= limit || within(keys[limit], unindexed, prefixEnd(unindexed), q.Desc)) {
+			extra, err := processingKeys(txn, prefix[0], unindexed, after, q.Desc, limit+1)
+			if err != nil {
+				return err
 			}
-			if !stored && len(extra) == 0 {
-				break
-			}
-			if stored && len(extra) > 0 {
-				c := bytes.Compare(extra[0].key, it.Item().Key())
-				stored = (c > 0) != q.Desc
-			}
-			if len(page.Tasks) == limit {
-				page.Cursor = encodeCursor(last)
-				break
-			}
-			if !stored {
-				page.Tasks = append(page.Tasks, extra[0].rec)
-				last = append(last[:0], extra[0].key...)
-				extra = extra[1:]
-				continue
-			}
-			key := it.Item().Key()
-			if len(key) <= len(prefix)+fixed {
-				return fmt.Errorf("index key %x: %w", key, errBadKey)
-			}
+			keys = append(keys, extra...)
+			sortKeys(keys, q.Desc)
+		}
+		if len(keys) > limit {
+			keys = keys[:limit]
+			page.Cursor = encodeCursor(keys[limit-1])
+		}
+		page.Tasks = make([]*store.Record, 0, len(keys))
+		for _, key := range keys {
 			r, err := getRecord(txn, string(key[len(prefix)+fixed:]))
 			if err != nil {
 				return fmt.Errorf("query index: %w", err)
 			}
 			page.Tasks = append(page.Tasks, r)
-			last = append(last[:0], key...)
-			it.Next()
 		}
 		return nil
 	})
@@ -776,6 +755,53 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 		return store.Page{}, fmt.Errorf("query tasks: %w", err)
 	}
 	return page, nil
+}
+
+// scanRange appends to dst the first n keys with prefix r after the
+// cursor key after (nil: from the start) in the given direction, as keys
+// of the query's order: with prefix, the query's own (queryPrefix), in
+// place of r. A key must have more than minLen bytes, counted with prefix.
+func scanRange(dst [][]byte, it *badger.Iterator, r, prefix, after []byte, desc bool, minLen, n int) ([][]byte, error) {
+	var from []byte
+	if after != nil {
+		from = append(bytes.Clone(r), after[len(prefix):]...)
+	}
+	if !desc {
+		if from != nil {
+			it.Seek(append(from, 0)) // the smallest key after the cursor's
+		} else {
+			it.Seek(r)
+		}
+	} else {
+		// A reverse Seek lands on the largest key <= its argument: skip
+		// that key itself (the cursor's, or the one just past r).
+		if from == nil {
+			from = prefixEnd(r)
+		}
+		it.Seek(from)
+		if it.Valid() && bytes.Compare(it.Item().Key(), from) >= 0 {
+			it.Next()
+		}
+	}
+	for ; n > 0 && it.ValidForPrefix(r); it.Next() {
+		key := it.Item().Key()
+		if len(key)-len(r)+len(prefix) <= minLen {
+			return nil, fmt.Errorf("index key %x: %w", key, errBadKey)
+		}
+		dst = append(dst, append(bytes.Clone(prefix), key[len(r):]...))
+		n--
+	}
+	return dst, nil
+}
+
+// sortKeys puts keys in a query's order.
+func sortKeys(keys [][]byte, desc bool) {
+	slices.SortFunc(keys, func(a, b []byte) int {
+		if desc {
+			return bytes.Compare(b, a)
+		}
+		return bytes.Compare(a, b)
+	})
 }
 
 // reaches reports whether a page that starts after the cursor key after
@@ -800,42 +826,61 @@ func within(key, start, end []byte, desc bool) bool {
 	return end == nil || bytes.Compare(key, end) < 0
 }
 
-// queryEntry is a processing task's key in a status index, made in
-// memory, and the task.
-type queryEntry struct {
-	key []byte
-	rec *store.Record
+// processingKeys makes the keys the processing tasks would have in the
+// query index space and returns the first n of those with prefix and
+// after the cursor key after (when not nil) in q's direction, in that
+// order.
+func processingKeys(txn *badger.Txn, space byte, prefix, after []byte, desc bool, n int) ([][]byte, error) {
+	before := func(a, b []byte) bool { // a comes before b in q's order
+		if desc {
+			return bytes.Compare(a, b) > 0
+		}
+		return bytes.Compare(a, b) < 0
+	}
+	var keys [][]byte // sorted, at most n
+	var buf []byte
+	err := processingTasks(txn, func(pt *processingTask) {
+		p := pt.keyParts(space)
+		buf = appendKey(buf[:0], &p)
+		if !bytes.HasPrefix(buf, prefix) || (after != nil && !before(after, buf)) {
+			return
+		}
+		if len(keys) == n && !before(buf, keys[n-1]) {
+			return
+		}
+		i, _ := slices.BinarySearchFunc(keys, buf, func(k, t []byte) int {
+			if before(k, t) {
+				return -1
+			}
+			return 1
+		})
+		if len(keys) == n {
+			keys = keys[:n-1]
+		}
+		keys = slices.Insert(keys, i, bytes.Clone(buf))
+	})
+	return keys, err
 }
 
-// processingEntries makes the keys the processing tasks would have in the
-// query index space and returns those with prefix and after the cursor
-// key after (when not nil) in q's direction, in that order.
-func processingEntries(txn *badger.Txn, space byte, prefix, after []byte, desc bool) ([]queryEntry, error) {
-	recs, err := processingRecords(txn, []byte{prefixProcessing})
-	if err != nil {
-		return nil, err
-	}
-	var entries []queryEntry
-	for _, r := range recs {
-		p := queryKeyParts(r, space)
-		key := appendKey(nil, &p)
-		if !bytes.HasPrefix(key, prefix) {
-			continue
-		}
-		if after != nil {
-			if c := bytes.Compare(key, after); c == 0 || (c > 0) == desc {
-				continue
+// processingTasks calls fn with every entry of the processing index.
+func processingTasks(txn *badger.Txn, fn func(*processingTask)) error {
+	prefix := []byte{prefixProcessing}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		err := item.Value(func(val []byte) error {
+			pt, err := decodeProcessing(item.Key(), val)
+			if err == nil {
+				fn(&pt)
 			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("processing index: %w", err)
 		}
-		entries = append(entries, queryEntry{key: key, rec: r})
 	}
-	slices.SortFunc(entries, func(a, b queryEntry) int {
-		if desc {
-			return bytes.Compare(b.key, a.key)
-		}
-		return bytes.Compare(a.key, b.key)
-	})
-	return entries, nil
+	return nil
 }
 
 // processingRecords reads the records the processing index names under
