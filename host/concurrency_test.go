@@ -110,3 +110,24 @@ func TestConcurrencyCancelOfOneTaskLeavesTheOthersRunning(t *testing.T) {
 	require.Equal(t, uint64(1), p.Spawns)
 	require.Equal(t, uint64(0), p.Kills)
 }
+
+// Tasks that each take longer than the claim-ahead window are claimed
+// only as slots free: a handler of one worker never has two claimed.
+func TestSlowTasksAreNotClaimedAhead(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.register("sleep", "sleep")
+	var ids []string
+	for range 5 {
+		ids = append(ids, e.create("sleep", `{"ms":100}`, host.CreateOptions{RetainFor: host.RetainForever}))
+	}
+	most := 0
+	eventually(t, "every task to finish", func() bool {
+		most = max(most, e.h.Handlers()[0].Running)
+		return e.get(ids[len(ids)-1]).Status == shared.StatusSuccess
+	})
+	require.Equal(t, 1, most, "tasks claimed and not finished at once")
+	for _, id := range ids {
+		require.Equal(t, shared.StatusSuccess, e.get(id).Status)
+	}
+}

@@ -36,7 +36,8 @@ type handler struct {
 	startOnce sync.Once
 	done      chan struct{} // closed when the dispatcher has returned
 	closing   atomic.Bool   // pool closing: killed runs are left to resume
-	inflight  atomic.Int64
+	inflight  atomic.Int64  // claimed and not finished
+	pace      pace
 	runs      sync.WaitGroup
 	callbacks *callbackQueue
 }
@@ -132,8 +133,9 @@ const claimRetry = time.Second
 func (hd *handler) fill() time.Duration {
 	ctx := context.Background()
 	h := hd.h
+	limit := hd.capacity + hd.pace.ahead(hd.capacity, time.Now())
 	for {
-		free := hd.capacity - int(hd.inflight.Load())
+		free := limit - int(hd.inflight.Load())
 		if free <= 0 {
 			break
 		}
@@ -159,7 +161,7 @@ func (hd *handler) fill() time.Duration {
 			break
 		}
 	}
-	if hd.inflight.Load() >= int64(hd.capacity) {
+	if hd.inflight.Load() >= int64(limit) {
 		return h.opts.TaskInterval // a finished run wakes us
 	}
 	due, ok, err := h.st.NextDue(ctx, hd.typ)
@@ -208,6 +210,7 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	result, err := hd.pool.Call(ctx, req, func(p shared.Progress) { h.setProgress(r, p) })
 	// The worker is free again: the next task may start while this
 	// outcome is being made durable.
+	hd.pace.finished(time.Now())
 	hd.inflight.Add(-1)
 	hd.wake()
 
@@ -439,6 +442,54 @@ func (q *callbackQueue) call(t shared.Task) {
 	if err := q.fn(context.Background(), t); err != nil {
 		q.log.Error("state-change callback failed", "task_id", t.ID, "status", t.Status, "error", err)
 	}
+}
+
+// claimAheadWindow bounds what the dispatcher claims beyond its free
+// slots: what the handler finishes in this long at its recent pace, at
+// most one more task per slot. A slot that frees takes a task already
+// claimed instead of waiting for a claim, which waits for Badger's
+// earlier commits (0.1–0.6 ms; make bench: bulk 5.1–5.5 of 8 workers busy
+// without, 6.2–7.0 with). A task claimed ahead is processing while it
+// waits for its worker, about this long; a handler whose tasks take
+// longer than this on each slot claims none ahead.
+const claimAheadWindow = 5 * time.Millisecond
+
+// pace follows how often a handler's tasks finish.
+type pace struct {
+	mu       sync.Mutex
+	last     time.Time     // the last finish
+	interval time.Duration // between finishes, moving average
+	known    bool          // interval is: two tasks have finished
+}
+
+// finished counts a task finished at t.
+func (p *pace) finished(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.last.IsZero() {
+		d := max(t.Sub(p.last), 0)
+		if !p.known {
+			p.interval, p.known = d, true
+		} else {
+			p.interval += (d - p.interval) / 8
+		}
+	}
+	p.last = t
+}
+
+// ahead is how many tasks to claim beyond capacity at now: those
+// finished within claimAheadWindow at the recent pace, at most capacity,
+// none when no task finished within the last second.
+func (p *pace) ahead(capacity int, now time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case !p.known || now.Sub(p.last) > time.Second:
+		return 0
+	case p.interval == 0:
+		return capacity
+	}
+	return min(capacity, int(claimAheadWindow/p.interval))
 }
 
 // describeRun says in a word or two how an attempt ended, for a log line.

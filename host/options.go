@@ -279,18 +279,21 @@ type PoolStats = pool.Stats
 
 // HandlerInfo describes a registered handler and its live workers.
 type HandlerInfo struct {
-	Type                string    `json:"type"`
-	Plugin              string    `json:"plugin"`
-	Args                []string  `json:"args,omitempty"`
-	Script              string    `json:"script,omitempty"`
-	Method              string    `json:"method"`
-	MaxWorkerCount      int       `json:"maxWorkerCount"`
-	MinWorkers          int       `json:"minWorkers"`
-	Concurrency         int       `json:"concurrency"`
-	IdleShutdownTimeout int64     `json:"idleShutdownTimeout"` // ms, -1 forever
-	ExecutionTimeout    int64     `json:"executionTimeout,omitempty"`
-	InitialiseMethod    string    `json:"initialiseMethod,omitempty"`
-	ShutdownMethod      string    `json:"shutdownMethod,omitempty"`
-	Running             int       `json:"running"`
-	Pool                PoolStats `json:"pool"`
+	Type                string   `json:"type"`
+	Plugin              string   `json:"plugin"`
+	Args                []string `json:"args,omitempty"`
+	Script              string   `json:"script,omitempty"`
+	Method              string   `json:"method"`
+	MaxWorkerCount      int      `json:"maxWorkerCount"`
+	MinWorkers          int      `json:"minWorkers"`
+	Concurrency         int      `json:"concurrency"`
+	IdleShutdownTimeout int64    `json:"idleShutdownTimeout"` // ms, -1 forever
+	ExecutionTimeout    int64    `json:"executionTimeout,omitempty"`
+	InitialiseMethod    string   `json:"initialiseMethod,omitempty"`
+	ShutdownMethod      string   `json:"shutdownMethod,omitempty"`
+	// Running counts the tasks claimed and not finished: running, or
+	// about to (a worker starting, or claimed ahead of a free slot: see
+	// claimAheadWindow).
+	Running int       `json:"running"`
+	Pool    PoolStats `json:"pool"`
 }
