@@ -554,7 +554,7 @@ export function handlers(main, app) {
       ['Execution timeout', hd.executionTimeout ? duration(hd.executionTimeout) : 'none'],
       ['Initialise method', hd.initialiseMethod || '—'], ['Shutdown method', hd.shutdownMethod || '—'],
     ];
-    const counters = [['Running tasks', hd.running], ['Alive', p.alive], ['Busy', p.busy], ['Idle', p.idle], ['Starting', p.starting],
+    const counters = [['Claimed tasks', hd.running], ['Alive', p.alive], ['Busy', p.busy], ['Idle', p.idle], ['Starting', p.starting],
       ['Waiting calls', p.waiting], ['Calls', p.calls], ['Crashes', p.crashes], ['Timeouts', p.timeouts], ['Kills', p.kills],
       ['Spawns', p.spawns], ['Spawn failures', p.spawnFailures], ['Recycled', p.recycled], ['Memory kills', p.memoryKills]];
     const now = Date.now();
