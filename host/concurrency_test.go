@@ -131,3 +131,26 @@ func TestSlowTasksAreNotClaimedAhead(t *testing.T) {
 		require.Equal(t, shared.StatusSuccess, e.get(id).Status)
 	}
 }
+
+// Slow tasks that start together end together: that says nothing of a
+// fast pace, and the dispatcher still claims only as slots free.
+func TestSlowTasksEndingTogetherAreNotClaimedAhead(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.register("sleep", "sleep", concurrent(4))
+	var ids []string
+	for range 12 {
+		ids = append(ids, e.create("sleep", `{"ms":200}`, host.CreateOptions{RetainFor: host.RetainForever}))
+	}
+	most := 0
+	eventually(t, "every task to finish", func() bool {
+		most = max(most, e.h.Handlers()[0].Running)
+		for _, id := range ids {
+			if e.get(id).Status != shared.StatusSuccess {
+				return false
+			}
+		}
+		return true
+	})
+	require.Equal(t, 4, most, "tasks claimed and not finished at once, with 4 slots")
+}

@@ -209,8 +209,12 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	}}
 	result, err := hd.pool.Call(ctx, req, func(p shared.Progress) { h.setProgress(r, p) })
 	// The worker is free again: the next task may start while this
-	// outcome is being made durable.
-	hd.pace.finished(time.Now())
+	// outcome is being made durable. An attempt that never ran (the call
+	// cancelled while waiting for a worker, the pool closed) says
+	// nothing of how long tasks take.
+	if _, ran := errors.AsType[*shared.TaskError](err); err == nil || ran {
+		hd.pace.finished(time.Now(), time.Since(started))
+	}
 	hd.inflight.Add(-1)
 	hd.wake()
 
@@ -445,51 +449,49 @@ func (q *callbackQueue) call(t shared.Task) {
 }
 
 // claimAheadWindow bounds what the dispatcher claims beyond its free
-// slots: what the handler finishes in this long at its recent pace, at
-// most one more task per slot. A slot that frees takes a task already
-// claimed instead of waiting for a claim, which waits for Badger's
-// earlier commits (0.1–0.6 ms; make bench: bulk 5.1–5.5 of 8 workers busy
-// without, 6.2–7.0 with). A task claimed ahead is processing while it
-// waits for its worker, about this long; a handler whose tasks take
-// longer than this on each slot claims none ahead.
+// slots: what the handler's slots finish in this long, at the recent
+// length of a task, at most one more task per slot. A slot that frees
+// takes a task already claimed instead of waiting for a claim, which
+// waits for Badger's earlier commits (0.1–0.6 ms; make bench: bulk
+// 5.1–5.5 of 8 workers busy without, 6.2–7.0 with). A task claimed ahead
+// is processing while it waits for its worker, about this long; a
+// handler whose tasks take longer than this claims none ahead.
 const claimAheadWindow = 5 * time.Millisecond
 
-// pace follows how often a handler's tasks finish.
+// pace follows how long a handler's tasks take.
 type pace struct {
-	mu       sync.Mutex
-	last     time.Time     // the last finish
-	interval time.Duration // between finishes, moving average
-	known    bool          // interval is: two tasks have finished
+	mu    sync.Mutex
+	last  time.Time     // when the last task ended
+	run   time.Duration // a task's run, moving average
+	known bool          // a task has run
 }
 
-// finished counts a task finished at t.
-func (p *pace) finished(t time.Time) {
+// finished counts a task that ran for d (with its wait for a worker,
+// when it was claimed ahead) and ended at t.
+func (p *pace) finished(t time.Time, d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.last.IsZero() {
-		d := max(t.Sub(p.last), 0)
-		if !p.known {
-			p.interval, p.known = d, true
-		} else {
-			p.interval += (d - p.interval) / 8
-		}
+	if !p.known {
+		p.run, p.known = d, true
+	} else {
+		p.run += (d - p.run) / 8
 	}
 	p.last = t
 }
 
-// ahead is how many tasks to claim beyond capacity at now: those
-// finished within claimAheadWindow at the recent pace, at most capacity,
-// none when no task finished within the last second.
+// ahead is how many tasks to claim beyond capacity at now: what capacity
+// slots finish within claimAheadWindow at the recent length of a task,
+// at most capacity, none when no task ended within the last second.
 func (p *pace) ahead(capacity int, now time.Time) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case !p.known || now.Sub(p.last) > time.Second:
 		return 0
-	case p.interval == 0:
+	case p.run <= 0:
 		return capacity
 	}
-	return min(capacity, int(claimAheadWindow/p.interval))
+	return int(min(int64(capacity), int64(capacity)*int64(claimAheadWindow)/int64(p.run)))
 }
 
 // describeRun says in a word or two how an attempt ended, for a log line.
