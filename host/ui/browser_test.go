@@ -439,6 +439,36 @@ func TestBrowserBulkActionsAskFirst(t *testing.T) {
 	waitJS(t, ctx, pageTimeout, "the list to show them cancelled", `[...document.querySelectorAll('#list tbody tr')].every(r => r.dataset.status === 'cancelled')`)
 }
 
+// A question asked again before the close event of the last answer has
+// come (in the same task as the answer) is answered on its own: the yes
+// to the second does not also answer the first, whose "keep" stands, so
+// each task is cancelled once.
+func TestBrowserConfirmAskedAgainAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := tab(t)
+	e := setup(t, envOptions{})
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.create(t, "waiting", "", host.CreateOptions{RetainFor: host.RetainForever}))
+	}
+	do(t, ctx, chromedp.Navigate(e.url+"/ui/tasks?type=waiting&order=asc"))
+	waitJS(t, ctx, pageTimeout, "three tasks", `document.querySelectorAll('#list tbody tr').length === 3`)
+	for _, id := range ids {
+		do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[data-key="sel-%s"]`, id))))
+	}
+	waitJS(t, ctx, pageTimeout, "three selected", `document.getElementById('selected-count').textContent === '3 selected'`)
+	do(t, ctx, chromedp.Click(chromedp.CSS("#bulk-cancel")))
+	waitJS(t, ctx, pageTimeout, "the confirmation", `document.getElementById('confirm-dialog').open`)
+	do(t, ctx, run(`document.getElementById('confirm-no').click(); document.getElementById('bulk-cancel').click()`))
+	require.True(t, eval[bool](t, ctx, `document.getElementById('confirm-dialog').open`), "asked again")
+	do(t, ctx, chromedp.Click(chromedp.CSS("#confirm-yes")))
+	waitJS(t, ctx, pageTimeout, "the summary", `document.getElementById('bulk-result').textContent.includes('3 cancelled')`)
+	require.NotContains(t, eval[string](t, ctx, `document.getElementById('bulk-result').textContent`), "refused")
+	for _, id := range ids {
+		e.waitStatus(t, id, shared.StatusCancelled)
+	}
+}
+
 func TestBrowserCancelRunningTaskFromItsPage(t *testing.T) {
 	t.Parallel()
 	ctx := tab(t)

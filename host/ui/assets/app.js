@@ -55,20 +55,31 @@ function navigate(path) {
   show(true);
 }
 
+// settleAsked settles the last question with its answer once its close
+// event has come, or when the next question is asked first.
+let settleAsked = null;
+
 // confirm asks in the confirmation dialog; it resolves to true for yes.
 function confirm(text, yes) {
   const dialog = document.getElementById('confirm-dialog');
+  // The close event comes after the dialog has closed, as a task of its
+  // own: asked again at once, the dialog is open again when the close of
+  // the last answer arrives, and that close must not answer this
+  // question too. So the last question is settled now, with its answer,
+  // and its close event is no longer listened to.
+  if (settleAsked) settleAsked();
   document.getElementById('confirm-text').textContent = text;
   document.getElementById('confirm-yes').textContent = yes;
   return new Promise((resolve) => {
-    // The close event comes after the dialog has closed, as a task of its
-    // own: asked again at once, the dialog is open again when the close of
-    // the last answer arrives. Only a close that leaves it closed answers.
     const closed = () => {
-      if (dialog.open) return;
+      if (!dialog.open) settle();
+    };
+    const settle = () => {
       dialog.removeEventListener('close', closed);
+      settleAsked = null;
       resolve(dialog.returnValue === 'ok');
     };
+    settleAsked = settle;
     dialog.returnValue = '';
     dialog.showModal();
     dialog.addEventListener('close', closed);
