@@ -115,35 +115,29 @@ func TestConcurrencyCancelOfOneTaskLeavesTheOthersRunning(t *testing.T) {
 // only as slots free: a handler of one worker never has two claimed.
 func TestSlowTasksAreNotClaimedAhead(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	e.register("sleep", "sleep")
-	var ids []string
-	for range 5 {
-		ids = append(ids, e.create("sleep", `{"ms":100}`, host.CreateOptions{RetainFor: host.RetainForever}))
-	}
-	most := 0
-	eventually(t, "every task to finish", func() bool {
-		most = max(most, e.h.Handlers()[0].Running)
-		return e.get(ids[len(ids)-1]).Status == shared.StatusSuccess
-	})
-	require.Equal(t, 1, most, "tasks claimed and not finished at once")
-	for _, id := range ids {
-		require.Equal(t, shared.StatusSuccess, e.get(id).Status)
-	}
+	require.Equal(t, 1, mostClaimed(t, 1, 5, 100), "tasks claimed and not finished at once")
 }
 
 // Slow tasks that start together end together: that says nothing of a
 // fast pace, and the dispatcher still claims only as slots free.
 func TestSlowTasksEndingTogetherAreNotClaimedAhead(t *testing.T) {
 	t.Parallel()
+	require.Equal(t, 4, mostClaimed(t, 4, 12, 200), "tasks claimed and not finished at once, with 4 slots")
+}
+
+// mostClaimed runs n tasks sleeping ms each on a handler of one worker
+// running conc at once, and returns the most it had claimed and not
+// finished at once, sampled until every task has succeeded.
+func mostClaimed(t *testing.T, conc, n, ms int) int {
+	t.Helper()
 	e := setup(t)
-	e.register("sleep", "sleep", concurrent(4))
+	e.register("sleep", "sleep", concurrent(conc))
 	var ids []string
-	for range 12 {
-		ids = append(ids, e.create("sleep", `{"ms":200}`, host.CreateOptions{RetainFor: host.RetainForever}))
+	for range n {
+		ids = append(ids, e.create("sleep", fmt.Sprintf(`{"ms":%d}`, ms), host.CreateOptions{RetainFor: host.RetainForever}))
 	}
 	most := 0
-	eventually(t, "every task to finish", func() bool {
+	eventually(t, "every task to succeed", func() bool {
 		most = max(most, e.h.Handlers()[0].Running)
 		for _, id := range ids {
 			if e.get(id).Status != shared.StatusSuccess {
@@ -152,5 +146,5 @@ func TestSlowTasksEndingTogetherAreNotClaimedAhead(t *testing.T) {
 		}
 		return true
 	})
-	require.Equal(t, 4, most, "tasks claimed and not finished at once, with 4 slots")
+	return most
 }

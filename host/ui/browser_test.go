@@ -401,8 +401,10 @@ func TestBrowserFilterAndPaging(t *testing.T) {
 	screenshot(t, ctx, "tasks-empty-filter")
 }
 
-func TestBrowserBulkActionsAskFirst(t *testing.T) {
-	t.Parallel()
+// threeWaiting opens the task list on three pending tasks of a type no
+// handler runs.
+func threeWaiting(t *testing.T) (context.Context, *env, []string) {
+	t.Helper()
 	ctx := tab(t)
 	e := setup(t, envOptions{})
 	var ids []string
@@ -411,6 +413,12 @@ func TestBrowserBulkActionsAskFirst(t *testing.T) {
 	}
 	do(t, ctx, chromedp.Navigate(e.url+"/ui/tasks?type=waiting&order=asc"))
 	waitJS(t, ctx, pageTimeout, "three tasks", `document.querySelectorAll('#list tbody tr').length === 3`)
+	return ctx, e, ids
+}
+
+func TestBrowserBulkActionsAskFirst(t *testing.T) {
+	t.Parallel()
+	ctx, e, ids := threeWaiting(t)
 	// The first, then shift-click the third: all three.
 	do(t, ctx,
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[data-key="sel-%s"]`, ids[0]))),
@@ -445,14 +453,7 @@ func TestBrowserBulkActionsAskFirst(t *testing.T) {
 // each task is cancelled once.
 func TestBrowserConfirmAskedAgainAtOnce(t *testing.T) {
 	t.Parallel()
-	ctx := tab(t)
-	e := setup(t, envOptions{})
-	var ids []string
-	for range 3 {
-		ids = append(ids, e.create(t, "waiting", "", host.CreateOptions{RetainFor: host.RetainForever}))
-	}
-	do(t, ctx, chromedp.Navigate(e.url+"/ui/tasks?type=waiting&order=asc"))
-	waitJS(t, ctx, pageTimeout, "three tasks", `document.querySelectorAll('#list tbody tr').length === 3`)
+	ctx, e, ids := threeWaiting(t)
 	for _, id := range ids {
 		do(t, ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[data-key="sel-%s"]`, id))))
 	}
