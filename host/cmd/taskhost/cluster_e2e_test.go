@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -377,21 +379,74 @@ func readSpans(t *testing.T, file string) map[string][]*span {
 	require.NoError(t, err)
 	runs := map[string][]*span{}
 	for line := range strings.Lines(string(data)) {
-		var what, id string
-		var attempt, hostPID int
-		var at int64
-		_, err := fmt.Sscanf(line, "%s %s %d %d %d", &what, &id, &attempt, &hostPID, &at)
-		require.NoError(t, err, line)
-		switch what {
+		l := parseSpanLine(t, line)
+		switch l.what {
 		case "start":
-			runs[id] = append(runs[id], &span{attempt: attempt, host: hostPID, start: at})
+			runs[l.id] = append(runs[l.id], &span{attempt: l.attempt, host: l.host, start: l.at})
 		case "end":
-			i := slices.IndexFunc(runs[id], func(s *span) bool { return s.attempt == attempt && s.host == hostPID })
+			i := slices.IndexFunc(runs[l.id], func(s *span) bool { return s.attempt == l.attempt && s.host == l.host })
 			require.GreaterOrEqual(t, i, 0, "an end without its start: %s", line)
-			runs[id][i].end = at
+			runs[l.id][i].end = l.at
 		}
 	}
 	return runs
+}
+
+// spanLine is one line the span method wrote.
+type spanLine struct {
+	what, id      string // what: start or end
+	attempt, host int    // host: the pid of the taskhost serve
+	at            int64  // unix ns
+}
+
+func parseSpanLine(t *testing.T, line string) spanLine {
+	t.Helper()
+	var l spanLine
+	_, err := fmt.Sscanf(line, "%s %s %d %d %d", &l.what, &l.id, &l.attempt, &l.host, &l.at)
+	require.NoError(t, err, line)
+	return l
+}
+
+// spanTail follows the spans of one taskhost serve in a span file as
+// it grows: the runs begun and not ended.
+type spanTail struct {
+	file  string
+	pid   int
+	read  int              // bytes of complete lines read
+	begun map[string]int64 // "<task id> <attempt>" → start
+}
+
+// justBegan reads the lines added since the last call and says whether a
+// run began less than within ago and has not ended.
+func (s *spanTail) justBegan(t *testing.T, within time.Duration) bool {
+	t.Helper()
+	data, err := os.ReadFile(s.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	require.NoError(t, err)
+	for line := range strings.Lines(string(data[s.read:])) {
+		if !strings.HasSuffix(line, "\n") {
+			break // still being written
+		}
+		s.read += len(line)
+		l := parseSpanLine(t, line)
+		if l.host != s.pid {
+			continue
+		}
+		run := fmt.Sprint(l.id, " ", l.attempt)
+		if l.what == "start" {
+			s.begun[run] = l.at
+		} else {
+			delete(s.begun, run)
+		}
+	}
+	for _, at := range s.begun {
+		if time.Since(time.Unix(0, at)) < within {
+			return true
+		}
+	}
+	return false
 }
 
 // Three nodes run 2,000 tasks of 30ms; one is killed mid-run. Every task
@@ -404,8 +459,12 @@ func TestE2EClusterKilledNodeUnderLoad(t *testing.T) {
 	file := createSpans(t, nodes[0], n, 30)
 	require.Eventually(t, func() bool { return countStatus(t, nodes[0], "span", shared.StatusSuccess) >= n/4 }, 60*time.Second, 20*time.Millisecond)
 	victim := nodes[1]
-	// Killed while it runs span methods, so that some runs are cut short.
-	require.Eventually(t, func() bool { id, _ := busyWorker(t, []*clusterNode{victim}, "span"); return id != "" }, 30*time.Second, time.Millisecond)
+	// Killed while it runs span methods, so that some runs are cut short:
+	// right after one of its spans began, well within the span's 30ms.
+	// (Waiting for a busy worker instead once let the kill land before any
+	// span had begun on a heavily loaded machine: "0 tasks interrupted".)
+	tail := &spanTail{file: file, pid: victim.cmd.Process.Pid, begun: map[string]int64{}}
+	require.Eventually(t, func() bool { return tail.justBegan(t, 10*time.Millisecond) }, 30*time.Second, time.Millisecond)
 	killed := time.Now()
 	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
 	_ = victim.cmd.Wait()
