@@ -529,6 +529,8 @@ type observer struct {
 	mu       sync.Mutex
 	created  map[string]int
 	started  int
+	waits    []time.Duration
+	runs     []time.Duration
 	outcomes []host.Outcome
 }
 
@@ -538,16 +540,18 @@ func (o *observer) TasksCreated(typ string, n int) {
 	o.created[typ] += n
 }
 
-func (o *observer) TaskStarted(string, time.Duration) {
+func (o *observer) TaskStarted(_ string, wait time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.started++
+	o.waits = append(o.waits, wait)
 }
 
-func (o *observer) TaskFinished(_ string, out host.Outcome, _ time.Duration) {
+func (o *observer) TaskFinished(_ string, out host.Outcome, d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.outcomes = append(o.outcomes, out)
+	o.runs = append(o.runs, d)
 }
 
 func TestObserverSeesEveryAttempt(t *testing.T) {
@@ -573,6 +577,31 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 	require.Equal(t, map[string]int{"echo": 2, "fail": 1}, obs.created)
 	require.Equal(t, 4, obs.started)
 	require.ElementsMatch(t, []host.Outcome{host.OutcomeSuccess, host.OutcomeSuccess, host.OutcomeRetry, host.OutcomeFailed}, obs.outcomes)
+}
+
+// A task claimed while its worker starts waits until the worker is up:
+// the start counts as the task's queue wait, not as its run.
+func TestWaitForAWorkerIsQueueWait(t *testing.T) {
+	t.Parallel()
+	obs := &observer{created: map[string]int{}}
+	e := setup(t, func(o *host.Options) { o.Observer = obs })
+	e.register("slowstart", "echo", func(o *host.HandlerOptions) {
+		o.InitialiseMethod = "initialise"
+		o.Config = json.RawMessage(`{"initialiseDelayMs":1000}`)
+	})
+	id := e.create("slowstart", `"done"`, host.CreateOptions{})
+	e.waitStatus(id, shared.StatusProcessing)
+	eventually(t, "the attempt to be reported", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.outcomes) == 1
+	})
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	require.Equal(t, []host.Outcome{host.OutcomeSuccess}, obs.outcomes)
+	require.Len(t, obs.waits, 1)
+	require.GreaterOrEqual(t, obs.waits[0], time.Second, "the worker's initialise is part of the wait")
+	require.Less(t, obs.runs[0], obs.waits[0], "and not of the run")
 }
 
 // A task claimed while its worker is still starting is part of the drain:

@@ -235,13 +235,18 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 		close(r.done)
 		hd.runs.Done()
 	}()
-	started := time.Now()
-	wait := max(started.Sub(rec.Due()), 0)
-	h.opts.Observer.TaskStarted(hd.typ, wait)
-	h.activity.started(wait)
+	claimed := time.Now()
+	// The attempt begins when its call has a worker: until then (a task
+	// claimed ahead, a worker starting) it waits, as in the queue.
+	var began time.Time
 	req := pool.Request{Payload: rec.Payload, Task: shared.CallTask{
 		ID: rec.ID, Type: rec.Type, ThreadID: rec.ThreadID, Attempt: rec.Attempts,
 		RetriesRemaining: rec.RetriesRemaining, ContextIDs: rec.ContextIDs,
+	}, Started: func() {
+		began = time.Now()
+		wait := max(began.Sub(rec.Due()), 0)
+		h.opts.Observer.TaskStarted(hd.typ, wait)
+		h.activity.started(wait)
 	}}
 	result, err := hd.pool.Call(ctx, req, func(p shared.Progress) { h.setProgress(r, p) })
 	// The worker is free again: the next task may start while this
@@ -249,12 +254,15 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	// cancelled while waiting for a worker, the pool closed) says
 	// nothing of how long tasks take.
 	if _, ran := errors.AsType[*shared.TaskError](err); err == nil || ran {
-		hd.pace.finished(time.Now(), time.Since(started))
+		hd.pace.finished(time.Now(), time.Since(claimed))
 	}
 	hd.inflight.Add(-1)
 	hd.wake()
 
-	ran := time.Since(started)
+	var ran time.Duration // none if it never began
+	if !began.IsZero() {
+		ran = time.Since(began)
+	}
 	h.mu.Lock()
 	want := r.intent
 	r.finishing = true

@@ -79,7 +79,9 @@ type Options struct {
 type Observer interface {
 	// TasksCreated: n tasks of type typ were stored.
 	TasksCreated(typ string, n int)
-	// TaskStarted: a task of typ began an attempt, wait after it was due.
+	// TaskStarted: a task of typ began an attempt (its call has a
+	// worker), wait after it was due. An attempt that never got a worker
+	// is reported to TaskFinished only, having run for 0.
 	TaskStarted(typ string, wait time.Duration)
 	// TaskFinished: an attempt of a task of typ ended after running for d,
 	// with outcome one of the Outcome constants.

@@ -161,12 +161,12 @@ func New(opts Options) *Metrics {
 		}, []string{"type", "outcome"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "taskhost_task_wait_seconds",
-			Help:    "Time from a task being due (created, or its retry due) to its attempt starting, by type.",
+			Help:    "Time from a task being due (created, or its retry due) to its attempt starting on a worker, by type.",
 			Buckets: taskBuckets,
 		}, []string{"type"}),
 		run: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "taskhost_task_run_seconds",
-			Help:    "Run time of an attempt, whatever its outcome, by type.",
+			Help:    "Run time of an attempt on its worker, whatever its outcome, by type.",
 			Buckets: taskBuckets,
 		}, []string{"type"}),
 		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{

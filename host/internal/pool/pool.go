@@ -125,6 +125,9 @@ type Config struct {
 type Request struct {
 	Payload json.RawMessage
 	Task    shared.CallTask
+	// Started, if set, is called when the call has its worker, just
+	// before the method is invoked, on the goroutine that called Call.
+	Started func()
 }
 
 // Pool runs calls of one handler on its workers. It is safe for
@@ -331,6 +334,9 @@ func (p *Pool) Call(ctx context.Context, req Request, onProgress func(shared.Pro
 	}
 	if err != nil {
 		return nil, err
+	}
+	if req.Started != nil {
+		req.Started()
 	}
 	result, err, healthy := p.run(ctx, w, req, onProgress)
 	if healthy {
