@@ -865,7 +865,7 @@ func processingKeys(txn *badger.Txn, space byte, prefix, after []byte, desc bool
 // processingTasks calls fn with every entry of the processing index.
 func processingTasks(txn *badger.Txn, fn func(*processingTask)) error {
 	prefix := []byte{prefixProcessing}
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
