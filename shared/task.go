@@ -87,11 +87,10 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // msTime is a time.Time that encodes as TimeFormat in UTC.
 type msTime time.Time
 
-func (t msTime) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(TimeFormat)+2)
-	b = append(b, '"')
-	b = time.Time(t).UTC().AppendFormat(b, TimeFormat)
-	return append(b, '"'), nil
+// MarshalText makes encoding/json write the time as a string; a
+// MarshalJSON method would cost a validating pass over its output.
+func (t msTime) MarshalText() ([]byte, error) {
+	return time.Time(t).UTC().AppendFormat(make([]byte, 0, len(TimeFormat)), TimeFormat), nil
 }
 
 func (t *msTime) UnmarshalJSON(b []byte) error {

@@ -510,12 +510,43 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := ListResponse{Entities: page.Tasks, Cursor: page.Cursor}
-	if resp.Entities == nil {
-		resp.Entities = []shared.Task{}
+	data, err := marshalList(page.Tasks, page.Cursor)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
 	}
-	s.writeJSON(w, http.StatusOK, resp)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
 	return nil
+}
+
+// marshalList is json.Marshal of ListResponse{tasks, cursor} and a
+// newline, without encoding/json's second pass over each task: it
+// validates and compacts what a MarshalJSON method returned, which was a
+// third of the encoding's CPU in a page of 100 tasks (make bench, scale).
+// A task's MarshalJSON is json.Marshal, so its bytes are already compact,
+// valid and HTML-escaped.
+func marshalList(tasks []shared.Task, cursor string) ([]byte, error) {
+	buf := []byte(`{"entities":[`)
+	for i := range tasks {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		t, err := tasks[i].MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, t...)
+	}
+	buf = append(buf, ']')
+	if cursor != "" {
+		c, err := json.Marshal(cursor)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(buf, `,"cursor":`...), c...)
+	}
+	return append(buf, "}\n"...), nil
 }
 
 func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
