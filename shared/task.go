@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -94,11 +95,18 @@ func (t msTime) MarshalText() ([]byte, error) {
 }
 
 func (t *msTime) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("time must be an RFC 3339 string: %w", err)
+	// A time as this package writes it is a string without escapes:
+	// read it without a JSON decoder (a page of tasks has hundreds).
+	s, plain := bytes.CutPrefix(b, []byte{'"'})
+	s, plain2 := bytes.CutSuffix(s, []byte{'"'})
+	if !plain || !plain2 || bytes.ContainsAny(s, "\\\"") {
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return fmt.Errorf("time must be an RFC 3339 string: %w", err)
+		}
+		s = []byte(str)
 	}
-	v, err := time.Parse(time.RFC3339Nano, s)
+	v, err := time.Parse(time.RFC3339Nano, string(s))
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,21 @@ func TestTaskRejectsBadTime(t *testing.T) {
 	var task shared.Task
 	require.Error(t, json.Unmarshal([]byte(`{"dateCreated":"yesterday"}`), &task))
 	require.Error(t, json.Unmarshal([]byte(`{"dateCreated":12}`), &task))
+	require.Error(t, json.Unmarshal([]byte(`{"dateCreated":""}`), &task))
+	require.Error(t, json.Unmarshal([]byte(`{"dateCreated":null}`), &task))
+}
+
+// A time is read in UTC, whatever its offset, and a string with escapes
+// is read as JSON.
+func TestTaskReadsTimes(t *testing.T) {
+	t.Parallel()
+	want := time.Date(2025, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
+	for _, in := range []string{`"2025-01-02T03:04:05.006Z"`, `"2025-01-02T04:04:05.006+01:00"`, `"2025-01-02T03:04:05.006\u005a"`} {
+		var task shared.Task
+		require.NoError(t, json.Unmarshal([]byte(`{"dateCreated":`+in+`,"dateCompleted":`+in+`}`), &task), in)
+		require.Equal(t, want, task.DateCreated, in)
+		require.Equal(t, want, *task.DateCompleted, in)
+	}
 }
 
 func TestScheduledTaskTimeJSON(t *testing.T) {
