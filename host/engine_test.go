@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -554,6 +555,16 @@ func (o *observer) TaskFinished(_ string, out host.Outcome, d time.Duration) {
 	o.runs = append(o.runs, d)
 }
 
+// waitFinished waits until n attempts have been reported finished.
+func (o *observer) waitFinished(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d attempts to be reported", n), func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return len(o.outcomes) == n
+	})
+}
+
 func TestObserverSeesEveryAttempt(t *testing.T) {
 	t.Parallel()
 	obs := &observer{created: map[string]int{}}
@@ -567,11 +578,7 @@ func TestObserverSeesEveryAttempt(t *testing.T) {
 	require.NoError(t, err)
 	id := e.create("fail", `{"message":"x"}`, host.CreateOptions{RetryCount: 1, RetryInterval: time.Millisecond})
 	e.waitStatus(id, shared.StatusFailed)
-	eventually(t, "every attempt to be reported", func() bool {
-		obs.mu.Lock()
-		defer obs.mu.Unlock()
-		return len(obs.outcomes) == 4
-	})
+	obs.waitFinished(t, 4)
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	require.Equal(t, map[string]int{"echo": 2, "fail": 1}, obs.created)
@@ -591,11 +598,7 @@ func TestWaitForAWorkerIsQueueWait(t *testing.T) {
 	})
 	id := e.create("slowstart", `"done"`, host.CreateOptions{})
 	e.waitStatus(id, shared.StatusProcessing)
-	eventually(t, "the attempt to be reported", func() bool {
-		obs.mu.Lock()
-		defer obs.mu.Unlock()
-		return len(obs.outcomes) == 1
-	})
+	obs.waitFinished(t, 1)
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
 	require.Equal(t, []host.Outcome{host.OutcomeSuccess}, obs.outcomes)
