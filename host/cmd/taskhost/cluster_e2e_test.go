@@ -464,7 +464,13 @@ func TestE2EClusterKilledNodeUnderLoad(t *testing.T) {
 	// (Waiting for a busy worker instead once let the kill land before any
 	// span had begun on a heavily loaded machine: "0 tasks interrupted".)
 	tail := &spanTail{file: file, pid: victim.cmd.Process.Pid, begun: map[string]int64{}}
-	require.Eventually(t, func() bool { return tail.justBegan(t, 10*time.Millisecond) }, 30*time.Second, time.Millisecond)
+	// Polled on the test's goroutine (not in require.Eventually), so that a
+	// line that does not parse fails the test at once.
+	deadline := time.Now().Add(30 * time.Second)
+	for !tail.justBegan(t, 10*time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no span of the victim began within 30s")
+		time.Sleep(time.Millisecond)
+	}
 	killed := time.Now()
 	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
 	_ = victim.cmd.Wait()
