@@ -11,7 +11,7 @@
 //	taskhost_tasks_created_total{type}              counter: tasks stored by Create and CreateMany
 //	taskhost_tasks_finished_total{type,outcome}     counter: attempts ended; outcome success|retry|failed|cancelled|requeued|lost (all six from a type's first task on)
 //	taskhost_task_wait_seconds{type}                histogram: from due (creation, or the retry's due time) to the start of an attempt on a worker
-//	taskhost_task_run_seconds{type}                 histogram: the run of an attempt on its worker, every outcome; 0 for an attempt that never got a worker (its worker failed to start, or it was requeued at a stop), which the wait histogram does not count
+//	taskhost_task_run_seconds{type}                 histogram: the run of an attempt on its worker, every outcome; an attempt that never got a worker (its worker failed to start, or it was requeued at a stop) has none, as it has no wait
 //	taskhost_store_sync_seconds                     histogram: one group sync (db.Sync)
 //	taskhost_store_sync_batch_size                  histogram: durable commits one group sync acknowledged
 //	taskhost_store_commit_seconds                   histogram: a durable write, from the call until it is on disk

@@ -225,7 +225,9 @@ func (m *Metrics) TaskFinished(typ string, outcome host.Outcome, d time.Duration
 	} else {
 		m.finished.WithLabelValues(typ, string(outcome)).Inc() // an outcome added later
 	}
-	ts.run.Observe(d.Seconds())
+	if d > 0 { // 0: the attempt never got a worker, so it has no run
+		ts.run.Observe(d.Seconds())
+	}
 }
 
 // StoreSynced records one group sync of the store; it has the shape of

@@ -217,6 +217,7 @@ func TestHandlerServesText(t *testing.T) {
 	m.TasksCreated("echo", 2)
 	m.TaskStarted("echo", 3*time.Millisecond)
 	m.TaskFinished("echo", host.OutcomeSuccess, 40*time.Millisecond)
+	m.TaskFinished("echo", host.OutcomeRequeued, 0) // never got a worker: counted, no run
 	m.StoreSynced(5, 200*time.Microsecond)
 	m.StoreCommitted(900 * time.Microsecond)
 
@@ -235,6 +236,8 @@ func TestHandlerServesText(t *testing.T) {
 		`taskhost_task_wait_seconds_bucket{type="echo",le="0.005"} 1`,
 		`taskhost_task_run_seconds_bucket{type="echo",le="0.025"} 0`,
 		`taskhost_task_run_seconds_bucket{type="echo",le="0.05"} 1`,
+		`taskhost_task_run_seconds_count{type="echo"} 1`,
+		`taskhost_tasks_finished_total{outcome="requeued",type="echo"} 1`,
 		`taskhost_store_sync_batch_size_sum 5`,
 		`taskhost_store_commit_seconds_bucket{le="0.001"} 1`,
 	} {
