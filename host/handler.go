@@ -250,19 +250,17 @@ func (hd *handler) execute(ctx context.Context, r *run) {
 	}}
 	result, err := hd.pool.Call(ctx, req, func(p shared.Progress) { h.setProgress(r, p) })
 	// The worker is free again: the next task may start while this
-	// outcome is being made durable. An attempt that never ran (the call
-	// cancelled while waiting for a worker, the pool closed) says
-	// nothing of how long tasks take.
-	if _, ran := errors.AsType[*shared.TaskError](err); err == nil || ran {
+	// outcome is being made durable. An attempt that never got a worker
+	// (its start failed, the call was cancelled while waiting, the pool
+	// closed) has no run, and says nothing of how long tasks take.
+	var ran time.Duration
+	if !began.IsZero() {
+		ran = time.Since(began)
 		hd.pace.finished(time.Now(), time.Since(claimed))
 	}
 	hd.inflight.Add(-1)
 	hd.wake()
 
-	var ran time.Duration // none if it never began
-	if !began.IsZero() {
-		ran = time.Since(began)
-	}
 	h.mu.Lock()
 	want := r.intent
 	r.finishing = true

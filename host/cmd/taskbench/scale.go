@@ -40,7 +40,7 @@ func scaleTypes() []string { return []string{"scale-a", "scale-b", "scale-c", "s
 // successes. A Badger store belongs to one host, whose processing tasks
 // are those it runs (256 at concurrency 32 on 8 workers): its queries
 // without a status filter read every processing task (badgerstore keeps
-// them in no query index), 0.8 µs each. PostgreSQL's data set keeps
+// them in no query index), about half a microsecond each. PostgreSQL's data set keeps
 // the whole share: a cluster's nodes run that many together, and its
 // indexes hold them.
 const scaleBadgerProcessing = 1000
