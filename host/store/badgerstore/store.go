@@ -794,14 +794,17 @@ func scanRange(dst [][]byte, it *badger.Iterator, r, prefix, after []byte, desc 
 	return dst, nil
 }
 
+// inOrder compares two keys in a query's order.
+func inOrder(desc bool) func(a, b []byte) int {
+	if desc {
+		return func(a, b []byte) int { return bytes.Compare(b, a) }
+	}
+	return bytes.Compare
+}
+
 // sortKeys puts keys in a query's order.
 func sortKeys(keys [][]byte, desc bool) {
-	slices.SortFunc(keys, func(a, b []byte) int {
-		if desc {
-			return bytes.Compare(b, a)
-		}
-		return bytes.Compare(a, b)
-	})
+	slices.SortFunc(keys, inOrder(desc))
 }
 
 // reaches reports whether a page that starts after the cursor key after
@@ -831,12 +834,8 @@ func within(key, start, end []byte, desc bool) bool {
 // after the cursor key after (when not nil) in q's direction, in that
 // order.
 func processingKeys(txn *badger.Txn, space byte, prefix, after []byte, desc bool, n int) ([][]byte, error) {
-	before := func(a, b []byte) bool { // a comes before b in q's order
-		if desc {
-			return bytes.Compare(a, b) > 0
-		}
-		return bytes.Compare(a, b) < 0
-	}
+	cmp := inOrder(desc)
+	before := func(a, b []byte) bool { return cmp(a, b) < 0 }
 	var keys [][]byte // sorted, at most n
 	var buf []byte
 	err := processingTasks(txn, func(pt *processingTask) {
