@@ -108,7 +108,7 @@ export function overview(main, app) {
           summary: `${sum(f.success)} succeeded, ${sum(f.failed)} failed, ${sum(f.retry)} failed and will retry, ${sum(f.cancelled)} cancelled, ${sum(other)} requeued or lost; at most ${peak} in one second.`,
         }),
         lineChart({
-          title: 'Wait from due to start (mean and longest per second)',
+          title: 'Wait from due to start on a worker (mean and longest per second)',
           unit: 'ms',
           series: [
             { name: 'mean', cls: 's-mean', values: a.waitAvgMs },
