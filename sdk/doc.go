@@ -78,7 +78,8 @@
 //
 //  1. answer the Methods RPC with max_concurrency set to the number (0,
 //     the default, means 1);
-//  2. serve that many Invoke RPCs at once, each call with its own
+//  2. run that many calls at once (Invoke RPCs, or on protocol 2 the
+//     messages of the Calls stream; see below), each with its own
 //     cancellation, and tag each progress event with its call's id;
 //  3. match Cancel to calls by id. The host numbers the calls on one
 //     process 1, 2, 3… with none skipped, initialise and shutdown included,
@@ -88,6 +89,23 @@
 //     answers found; for an id seen and finished answers not found; for any
 //     other id is kept, answers found, and the Invoke with that id, when it
 //     comes, starts cancelled.
+//
+// # Protocol versions
+//
+// go-plugin negotiates the worker protocol: the host lists 1 and 2 in
+// PLUGIN_PROTOCOL_VERSIONS, and [Serve] picks 2. On protocol 1 the host
+// runs each call as a unary Invoke RPC. On protocol 2 it opens one Calls
+// stream per worker, right after WatchProgress, and sends each call on it
+// as an InvokeRequest; the plugin answers each with an InvokeResponse that
+// carries the call's call_id, as calls finish, in any order. A message on
+// an open stream costs both processes about half the CPU of a unary call.
+// The host opens the stream with the metadata taskhost-max-message, the
+// largest InvokeResponse it receives in bytes: a plugin never sends a
+// larger one, which would end the stream and with it every call in flight,
+// but an InvokeResponse with only call_id and result_size (the result's
+// size in bytes), which the host reports as the task's ResultTooLarge. An
+// SDK in another language may speak protocol 1 only; shared/proto/worker.proto
+// states both.
 //
 // # Transport security
 //

@@ -1,9 +1,12 @@
 package sdk_test
 
 import (
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,5 +28,12 @@ func TestNodeSDKHandshakeMatchesShared(t *testing.T) {
 	hs := shared.Handshake()
 	require.Equal(t, "'"+hs.MagicCookieKey+"'", constant("magicCookieKey"))
 	require.Equal(t, "'"+hs.MagicCookieValue+"'", constant("magicCookieValue"))
-	require.Equal(t, "["+strconv.Itoa(shared.ProtocolVersion)+"]", constant("protocolVersions"))
+	var versions []string
+	for _, v := range slices.Sorted(maps.Keys(shared.VersionedPlugins(nil))) {
+		versions = append(versions, strconv.Itoa(v))
+	}
+	require.Equal(t, "["+strings.Join(versions, ", ")+"]", constant("protocolVersions"))
+	src, err = os.ReadFile("node/src/serve.ts")
+	require.NoError(t, err)
+	require.Contains(t, string(src), "export const maxMessageKey = '"+shared.MaxMessageKey+"';")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,6 +18,10 @@ import (
 type GRPCClient struct {
 	client  proto.WorkerClient
 	doneCtx context.Context
+	// callsProtocol: the plugin speaks protocol 2, and OpenCalls opens
+	// calls, the stream Invoke then uses.
+	callsProtocol bool
+	calls         atomic.Pointer[callStream]
 }
 
 var _ Worker = (*GRPCClient)(nil)
@@ -32,6 +37,9 @@ func (c *GRPCClient) Describe(ctx context.Context) (PluginInfo, error) {
 
 // Invoke implements [Worker].
 func (c *GRPCClient) Invoke(ctx context.Context, call Call) (Outcome, error) {
+	if s := c.calls.Load(); s != nil {
+		return s.invoke(ctx, call)
+	}
 	resp, err := c.client.Invoke(ctx, callToProto(call))
 	if err != nil {
 		return Outcome{}, c.translate(err)

@@ -9,10 +9,17 @@ import (
 	"github.com/taskhost/taskhost/shared/proto"
 )
 
-// ProtocolVersion is the worker protocol this build speaks. go-plugin
-// negotiates it: a host lists every version it supports in
-// [VersionedPlugins], a plugin serves the ones it knows.
-const ProtocolVersion = 1
+// The worker protocol versions (see worker.proto). go-plugin negotiates
+// the version: a host lists every version it supports in
+// [VersionedPlugins], a plugin serves the highest of them it knows.
+const (
+	// ProtocolUnary runs each method call as a unary Invoke.
+	ProtocolUnary = 1
+	// ProtocolCalls sends a worker's calls on one Calls stream.
+	ProtocolCalls = 2
+	// ProtocolVersion is the newest version this build speaks.
+	ProtocolVersion = ProtocolCalls
+)
 
 // PluginName is the key of the worker plugin in go-plugin's plugin set.
 const PluginName = "worker"
@@ -21,7 +28,7 @@ const PluginName = "worker"
 // function rather than a variable so that nobody can change it at run time.
 func Handshake() plugin.HandshakeConfig {
 	return plugin.HandshakeConfig{
-		ProtocolVersion:  ProtocolVersion,
+		ProtocolVersion:  ProtocolUnary,
 		MagicCookieKey:   "TASKHOST_PLUGIN",
 		MagicCookieValue: "b7d3f0c1-taskhost-worker",
 	}
@@ -31,7 +38,8 @@ func Handshake() plugin.HandshakeConfig {
 // impl is the server-side implementation; the host passes nil.
 func VersionedPlugins(impl Worker) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
-		ProtocolVersion: {PluginName: &WorkerPlugin{Impl: impl}},
+		ProtocolUnary: {PluginName: &WorkerPlugin{Impl: impl}},
+		ProtocolCalls: {PluginName: &WorkerPlugin{Impl: impl, calls: true}},
 	}
 }
 
@@ -40,6 +48,8 @@ type WorkerPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	// Impl is the plugin-side implementation; unused on the host.
 	Impl Worker
+	// calls: the negotiated protocol has the Calls stream.
+	calls bool
 }
 
 var _ plugin.GRPCPlugin = (*WorkerPlugin)(nil)
@@ -53,5 +63,5 @@ func (p *WorkerPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 // GRPCClient returns the host-side [Worker]. ctx is go-plugin's
 // process-lifetime context: it is done once the plugin process has exited.
 func (p *WorkerPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &GRPCClient{client: proto.NewWorkerClient(c), doneCtx: ctx}, nil
+	return &GRPCClient{client: proto.NewWorkerClient(c), doneCtx: ctx, callsProtocol: p.calls}, nil
 }

@@ -30,23 +30,26 @@ type rawWorker struct {
 	rpc    *shared.GRPCClient
 }
 
-// security is how a raw worker's channel is secured: plain gRPC (the zero
-// value), go-plugin's AutoMTLS (a P-521 key and certificate made on each
-// side at every start: the pool's default before issue 12), or the pool's
-// mutual TLS, with host as the host's identity.
-type security struct {
+// channel is how the host talks to a raw worker. It is secured with plain
+// gRPC (the zero value), go-plugin's AutoMTLS (a P-521 key and certificate
+// made on each side at every start: the pool's default before issue 12),
+// or the pool's mutual TLS, with host as the host's identity. With calls,
+// the worker's calls travel on its Calls stream (protocol 2), as the pool
+// sends them, rather than as a unary Invoke each, go-plugin's plain call.
+type channel struct {
 	autoMTLS bool
 	host     *shared.Identity
+	calls    bool
 }
 
 // spawnRaw starts the plugin, completes the handshake and dispenses the
 // worker. The process attributes are the pool's.
-func spawnRaw(path string, sec security) (*rawWorker, error) {
+func spawnRaw(path string, ch channel) (*rawWorker, error) {
 	cmd := exec.Command(path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var tlsConfig *tls.Config
-	if sec.host != nil {
-		ch, err := sec.host.NewPluginTLS()
+	if ch.host != nil {
+		ch, err := ch.host.NewPluginTLS()
 		if err != nil {
 			return nil, fmt.Errorf("raw worker: %w", err)
 		}
@@ -57,7 +60,7 @@ func spawnRaw(path string, sec security) (*rawWorker, error) {
 		VersionedPlugins: shared.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         sec.autoMTLS,
+		AutoMTLS:         ch.autoMTLS,
 		TLSConfig:        tlsConfig,
 		Logger:           hclog.NewNullLogger(),
 	})
@@ -71,7 +74,14 @@ func spawnRaw(path string, sec security) (*rawWorker, error) {
 		c.Kill()
 		return nil, fmt.Errorf("raw worker: dispense: %w", err)
 	}
-	return &rawWorker{client: c, rpc: raw.(*shared.GRPCClient)}, nil
+	w := &rawWorker{client: c, rpc: raw.(*shared.GRPCClient)}
+	if ch.calls {
+		if err := w.rpc.OpenCalls(context.Background(), 64<<20); err != nil {
+			c.Kill()
+			return nil, fmt.Errorf("raw worker: open the calls stream: %w", err)
+		}
+	}
+	return w, nil
 }
 
 func (w *rawWorker) invoke(ctx context.Context, id uint64, method string, payload []byte) error {
@@ -94,7 +104,7 @@ const echoPayload = `{"n":1}`
 // rawEcho runs callers goroutines for d, caller i calling echo on process
 // i % procs in a loop, one call every `every` (back to back when 0), and
 // returns calls per second and every round trip.
-func rawEcho(ctx context.Context, path string, sec security, procs, callers int, d, every time.Duration) (float64, measure.Latencies, error) {
+func rawEcho(ctx context.Context, path string, ch channel, procs, callers int, d, every time.Duration) (float64, measure.Latencies, error) {
 	ws := make([]*rawWorker, 0, procs)
 	defer func() {
 		var wg sync.WaitGroup
@@ -104,7 +114,7 @@ func rawEcho(ctx context.Context, path string, sec security, procs, callers int,
 		wg.Wait()
 	}()
 	for range procs {
-		w, err := spawnRaw(path, sec)
+		w, err := spawnRaw(path, ch)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -124,14 +134,14 @@ func rawEcho(ctx context.Context, path string, sec security, procs, callers int,
 // rawColdStart spawns n workers one after the other and returns, for
 // each, the time from plugin.NewClient to the first successful call of
 // initialise. Each is killed (untimed) before the next starts.
-func rawColdStart(ctx context.Context, path string, sec security, n int) (measure.Latencies, error) {
+func rawColdStart(ctx context.Context, path string, ch channel, n int) (measure.Latencies, error) {
 	out := make(measure.Latencies, 0, n)
 	for range n {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()
-		w, err := spawnRaw(path, sec)
+		w, err := spawnRaw(path, ch)
 		if err != nil {
 			return nil, err
 		}

@@ -51,6 +51,8 @@ func figureSpecs(bulkTasks, scaleTasks, scalePending int) []spec {
 		{Key: "raw.echo1idle.p50", Scenario: "baseline", Name: "same, one call every 5 ms (idle between), mTLS", Unit: "µs"},
 		{Key: "raw.echo8mtls.rate", Scenario: "baseline", Name: "raw echo with mTLS (the pool's default), 8 × 8", Unit: "calls/s",
 			Baseline: "raw.echo8.rate", BaselineName: "raw echo"},
+		{Key: "raw.echo8calls.rate", Scenario: "baseline", Name: "same, each process's calls on one stream (protocol 2), 8 × 8", Unit: "calls/s",
+			Baseline: "raw.echo8mtls.rate", BaselineName: "unary, mTLS"},
 		{Key: "raw.badger64.rate", Scenario: "baseline", Name: "raw Badger group commit, 64 writers", Unit: "commits/s"},
 		{Key: "raw.badger8.rate", Scenario: "baseline", Name: "raw Badger group commit, 8 writers", Unit: "commits/s"},
 		{Key: "raw.badger8.p50", Scenario: "baseline", Name: "raw durable commit p50, 8 writers", Unit: "ms"},

@@ -220,7 +220,7 @@ type bench struct {
 }
 
 // mtls is the pool's default channel security, for the raw baselines.
-func (b *bench) mtls() security { return security{host: b.host} }
+func (b *bench) mtls() channel { return channel{host: b.host} }
 
 func (b *bench) logf(format string, args ...any) {
 	b.logMu.Lock()
@@ -448,13 +448,13 @@ func (b *bench) report(w io.Writer) error {
 
 func (b *bench) rawEchoBaseline(ctx context.Context) error {
 	for range b.cfg.runs {
-		rate, lat, err := rawEcho(ctx, b.plugin, security{}, workers, workers, b.cfg.echoDur, 0)
+		rate, lat, err := rawEcho(ctx, b.plugin, channel{}, workers, workers, b.cfg.echoDur, 0)
 		if err != nil {
 			return err
 		}
 		b.res.add("raw.echo8.rate", rate)
 		b.res.add("raw.echo8.p50", lat.PUs(50))
-		_, lat1, err := rawEcho(ctx, b.plugin, security{}, 1, 1, b.cfg.echoDur/2, 0)
+		_, lat1, err := rawEcho(ctx, b.plugin, channel{}, 1, 1, b.cfg.echoDur/2, 0)
 		if err != nil {
 			return err
 		}
@@ -473,6 +473,14 @@ func (b *bench) rawEchoBaseline(ctx context.Context) error {
 			return err
 		}
 		b.res.add("raw.echo8mtls.rate", rate)
+		// And with the calls on one stream per worker, the pool's way.
+		calls := b.mtls()
+		calls.calls = true
+		rate, _, err = rawEcho(ctx, b.plugin, calls, workers, workers, b.cfg.echoDur, 0)
+		if err != nil {
+			return err
+		}
+		b.res.add("raw.echo8calls.rate", rate)
 	}
 	return nil
 }
@@ -502,7 +510,7 @@ func (b *bench) rawBadgerBaseline(ctx context.Context) error {
 
 func (b *bench) rawSpawnBaseline(ctx context.Context) error {
 	for range b.cfg.runs {
-		lat, err := rawColdStart(ctx, b.plugin, security{}, b.cfg.spawns)
+		lat, err := rawColdStart(ctx, b.plugin, channel{}, b.cfg.spawns)
 		if err != nil {
 			return err
 		}
@@ -513,7 +521,7 @@ func (b *bench) rawSpawnBaseline(ctx context.Context) error {
 			return err
 		}
 		b.res.add("raw.spawntls.p50", lat.PMs(50))
-		lat, err = rawColdStart(ctx, b.plugin, security{autoMTLS: true}, b.cfg.spawns)
+		lat, err = rawColdStart(ctx, b.plugin, channel{autoMTLS: true}, b.cfg.spawns)
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,19 @@ import (
 	"github.com/taskhost/taskhost/shared"
 )
 
+// eachProtocol runs test as a parallel subtest for each worker protocol:
+// the calls stream (2, which plugins of this SDK speak) and a unary
+// Invoke per call (1, older plugins').
+func eachProtocol(t *testing.T, test func(t *testing.T, protocol int)) {
+	t.Helper()
+	for _, v := range []int{shared.ProtocolCalls, shared.ProtocolUnary} {
+		t.Run(fmt.Sprintf("protocol %d", v), func(t *testing.T) {
+			t.Parallel()
+			test(t, v)
+		})
+	}
+}
+
 // setupConcurrent is setup for a handler of concurrency n whose plugin
 // declares declared calls at once.
 func setupConcurrent(t *testing.T, n, declared int) Config {
@@ -160,107 +173,119 @@ func TestConcurrencyWorkerCapsCountProcesses(t *testing.T) {
 
 func TestConcurrencyCancelStopsOnlyThatCall(t *testing.T) {
 	t.Parallel()
-	cfg := setupConcurrent(t, 3, 3)
-	cfg.Method = "sleep"
-	p := newPool(t, NewSystem(1), cfg)
+	eachProtocol(t, func(t *testing.T, protocol int) {
+		cfg := setupConcurrent(t, 3, 3)
+		cfg.maxProtocol = protocol
+		cfg.Method = "sleep"
+		p := newPool(t, NewSystem(1), cfg)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	victim := callAsync(ctx, p, `{"ms":60000}`, nil)
-	a := callAsync(context.Background(), p, `{"ms":1500}`, nil)
-	b := callAsync(context.Background(), p, `{"ms":1500}`, nil)
-	eventually(t, "three calls in flight", running(p, 3))
-	pid := p.Stats().Workers[0].PID
-	cancel()
-	requireTaskError(t, waitOutcome(t, victim).err, shared.ErrorNameCancelled)
-	require.Equal(t, 2, p.Stats().Running, "the other two still run")
-	require.NoError(t, waitOutcome(t, a).err)
-	require.NoError(t, waitOutcome(t, b).err)
-	s := p.Stats()
-	require.Equal(t, uint64(1), s.Spawns)
-	require.Equal(t, uint64(0), s.Kills)
-	require.Equal(t, pid, s.Workers[0].PID)
+		ctx, cancel := context.WithCancel(context.Background())
+		victim := callAsync(ctx, p, `{"ms":60000}`, nil)
+		a := callAsync(context.Background(), p, `{"ms":1500}`, nil)
+		b := callAsync(context.Background(), p, `{"ms":1500}`, nil)
+		eventually(t, "three calls in flight", running(p, 3))
+		pid := p.Stats().Workers[0].PID
+		cancel()
+		requireTaskError(t, waitOutcome(t, victim).err, shared.ErrorNameCancelled)
+		require.Equal(t, 2, p.Stats().Running, "the other two still run")
+		require.NoError(t, waitOutcome(t, a).err)
+		require.NoError(t, waitOutcome(t, b).err)
+		s := p.Stats()
+		require.Equal(t, uint64(1), s.Spawns)
+		require.Equal(t, uint64(0), s.Kills)
+		require.Equal(t, pid, s.Workers[0].PID)
+	})
 }
 
 func TestConcurrencyStubbornCancelKillsTheProcessAndSaysWhyToTheOthers(t *testing.T) {
 	t.Parallel()
-	cfg := setupConcurrent(t, 2, 2)
-	cfg.Method = "sleep"
-	p := newPool(t, NewSystem(1), cfg)
+	eachProtocol(t, func(t *testing.T, protocol int) {
+		cfg := setupConcurrent(t, 2, 2)
+		cfg.maxProtocol = protocol
+		cfg.Method = "sleep"
+		p := newPool(t, NewSystem(1), cfg)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	victim := callAsync(ctx, p, `{"ms":60000,"stubborn":true}`, nil)
-	other := callAsync(context.Background(), p, `{"ms":60000}`, nil)
-	eventually(t, "two calls in flight", running(p, 2))
-	cancel()
-	requireTaskError(t, waitOutcome(t, victim).err, shared.ErrorNameCancelled, "did not return within")
-	requireTaskError(t, waitOutcome(t, other).err, shared.ErrorNameWorkerCrashed, "another call on it was cancelled and did not return")
-	require.Equal(t, uint64(1), p.Stats().Kills, "one worker lost")
+		ctx, cancel := context.WithCancel(context.Background())
+		victim := callAsync(ctx, p, `{"ms":60000,"stubborn":true}`, nil)
+		other := callAsync(context.Background(), p, `{"ms":60000}`, nil)
+		eventually(t, "two calls in flight", running(p, 2))
+		cancel()
+		requireTaskError(t, waitOutcome(t, victim).err, shared.ErrorNameCancelled, "did not return within")
+		requireTaskError(t, waitOutcome(t, other).err, shared.ErrorNameWorkerCrashed, "another call on it was cancelled and did not return")
+		require.Equal(t, uint64(1), p.Stats().Kills, "one worker lost")
+	})
 }
 
 func TestConcurrencyTimeoutStopsOnlyThatCallAndProgressFindsItsCall(t *testing.T) {
 	t.Parallel()
-	cfg := setupConcurrent(t, 2, 2)
-	cfg.Method = "progress"
-	cfg.ExecutionTimeout = time.Second
-	p := newPool(t, NewSystem(1), cfg)
+	eachProtocol(t, func(t *testing.T, protocol int) {
+		cfg := setupConcurrent(t, 2, 2)
+		cfg.maxProtocol = protocol
+		cfg.Method = "progress"
+		cfg.ExecutionTimeout = time.Second
+		p := newPool(t, NewSystem(1), cfg)
 
-	var mu sync.Mutex
-	var longSeen, shortSeen []string
-	halfway := make(chan struct{})
-	var once sync.Once
-	long := callAsync(context.Background(), p, `{"steps":40,"delayMs":50}`, func(pr shared.Progress) {
-		mu.Lock()
-		longSeen = append(longSeen, pr.Message)
-		mu.Unlock()
-		if pr.Percent >= 25 {
-			once.Do(func() { close(halfway) })
+		var mu sync.Mutex
+		var longSeen, shortSeen []string
+		halfway := make(chan struct{})
+		var once sync.Once
+		long := callAsync(context.Background(), p, `{"steps":40,"delayMs":50}`, func(pr shared.Progress) {
+			mu.Lock()
+			longSeen = append(longSeen, pr.Message)
+			mu.Unlock()
+			if pr.Percent >= 25 {
+				once.Do(func() { close(halfway) })
+			}
+		})
+		// Start the short call while the long one runs, so that the long one's
+		// timeout passes while the short one still runs.
+		select {
+		case <-halfway:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the long call never got halfway")
 		}
-	})
-	// Start the short call while the long one runs, so that the long one's
-	// timeout passes while the short one still runs.
-	select {
-	case <-halfway:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the long call never got halfway")
-	}
-	short := callAsync(context.Background(), p, `{"steps":3,"delayMs":200}`, func(pr shared.Progress) {
-		mu.Lock()
-		shortSeen = append(shortSeen, pr.Message)
-		mu.Unlock()
-	})
-	requireTaskError(t, waitOutcome(t, long).err, shared.ErrorNameExecutionTimeout)
-	require.Equal(t, 1, p.Stats().Running, "the short call outlives the long one's timeout")
-	o := waitOutcome(t, short)
-	require.NoError(t, o.err)
-	require.JSONEq(t, `3`, string(o.result))
+		short := callAsync(context.Background(), p, `{"steps":3,"delayMs":200}`, func(pr shared.Progress) {
+			mu.Lock()
+			shortSeen = append(shortSeen, pr.Message)
+			mu.Unlock()
+		})
+		requireTaskError(t, waitOutcome(t, long).err, shared.ErrorNameExecutionTimeout)
+		require.Equal(t, 1, p.Stats().Running, "the short call outlives the long one's timeout")
+		o := waitOutcome(t, short)
+		require.NoError(t, o.err)
+		require.JSONEq(t, `3`, string(o.result))
 
-	mu.Lock()
-	defer mu.Unlock()
-	require.Equal(t, []string{"step 0 of 3", "step 1 of 3", "step 2 of 3", "step 3 of 3"}, shortSeen)
-	for _, m := range longSeen {
-		require.True(t, strings.HasSuffix(m, " of 40"), "the long call got %q", m)
-	}
-	require.Equal(t, uint64(1), p.Stats().Spawns, "a timeout the method honours costs no worker")
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, []string{"step 0 of 3", "step 1 of 3", "step 2 of 3", "step 3 of 3"}, shortSeen)
+		for _, m := range longSeen {
+			require.True(t, strings.HasSuffix(m, " of 40"), "the long call got %q", m)
+		}
+		require.Equal(t, uint64(1), p.Stats().Spawns, "a timeout the method honours costs no worker")
+	})
 }
 
 func TestConcurrencyCrashFailsEveryCallOnTheProcess(t *testing.T) {
 	t.Parallel()
-	cfg := setupConcurrent(t, 3, 3)
-	cfg.Method = "sleep"
-	p := newPool(t, NewSystem(1), cfg)
+	eachProtocol(t, func(t *testing.T, protocol int) {
+		cfg := setupConcurrent(t, 3, 3)
+		cfg.maxProtocol = protocol
+		cfg.Method = "sleep"
+		p := newPool(t, NewSystem(1), cfg)
 
-	var calls []<-chan outcome
-	for range 3 {
-		calls = append(calls, callAsync(context.Background(), p, `{"ms":60000}`, nil))
-	}
-	eventually(t, "three calls in flight", running(p, 3))
-	pid := p.Stats().Workers[0].PID
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
-	for _, c := range calls {
-		requireTaskError(t, waitOutcome(t, c).err, shared.ErrorNameWorkerCrashed, fmt.Sprintf("worker pid %d exited", pid), "signal: killed")
-	}
-	require.Equal(t, uint64(1), p.Stats().Crashes, "one worker lost")
-	require.NoError(t, callAsyncErr(p, `{"ms":1}`), "the next call gets a new worker")
+		var calls []<-chan outcome
+		for range 3 {
+			calls = append(calls, callAsync(context.Background(), p, `{"ms":60000}`, nil))
+		}
+		eventually(t, "three calls in flight", running(p, 3))
+		pid := p.Stats().Workers[0].PID
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		for _, c := range calls {
+			requireTaskError(t, waitOutcome(t, c).err, shared.ErrorNameWorkerCrashed, fmt.Sprintf("worker pid %d exited", pid), "signal: killed")
+		}
+		require.Equal(t, uint64(1), p.Stats().Crashes, "one worker lost")
+		require.NoError(t, callAsyncErr(p, `{"ms":1}`), "the next call gets a new worker")
+	})
 }
 
 func callAsyncErr(p *Pool, payload string) error {

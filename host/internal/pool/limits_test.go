@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -95,24 +96,38 @@ func TestPluginsGetACleanEnvironment(t *testing.T) {
 
 func TestResultTooLarge(t *testing.T) {
 	t.Parallel()
-	cfg := setup(t)
-	cfg.Method = "big"
-	cfg.MaxResultSize = 1 << 10
-	p := newPool(t, NewSystem(1), cfg)
+	for _, tc := range []struct {
+		protocol int
+		farOver  string // what the error says of a result gRPC would not read
+	}{
+		// On the calls stream the plugin sends the size instead.
+		{shared.ProtocolCalls, "returned 4000002 bytes"},
+		// A unary answer is refused unread.
+		{shared.ProtocolUnary, "returned more bytes"},
+	} {
+		t.Run(fmt.Sprintf("protocol %d", tc.protocol), func(t *testing.T) {
+			t.Parallel()
+			cfg := setup(t)
+			cfg.Method = "big"
+			cfg.MaxResultSize = 1 << 10
+			cfg.maxProtocol = tc.protocol
+			p := newPool(t, NewSystem(1), cfg)
 
-	_, err := call(t, p, `{"Bytes":100}`)
-	require.NoError(t, err)
-	pid := p.Stats().Workers[0].PID
+			_, err := call(t, p, `{"Bytes":100}`)
+			require.NoError(t, err)
+			pid := p.Stats().Workers[0].PID
 
-	_, err = call(t, p, `{"Bytes":2000}`)
-	requireTaskError(t, err, shared.ErrorNameResultTooLarge, "2002 bytes", "limit is 1024 bytes")
-	// Far over what gRPC will even read.
-	_, err = call(t, p, `{"Bytes":4000000}`)
-	requireTaskError(t, err, shared.ErrorNameResultTooLarge, "limit is 1024 bytes")
+			_, err = call(t, p, `{"Bytes":2000}`)
+			requireTaskError(t, err, shared.ErrorNameResultTooLarge, "returned 2002 bytes", "limit is 1024 bytes")
+			// Far over what gRPC will even read.
+			_, err = call(t, p, `{"Bytes":4000000}`)
+			requireTaskError(t, err, shared.ErrorNameResultTooLarge, tc.farOver, "limit is 1024 bytes")
 
-	_, err = call(t, p, `{"Bytes":10}`)
-	require.NoError(t, err)
-	require.Equal(t, pid, p.Stats().Workers[0].PID, "a refused result does not cost the worker")
+			_, err = call(t, p, `{"Bytes":10}`)
+			require.NoError(t, err)
+			require.Equal(t, pid, p.Stats().Workers[0].PID, "a refused result does not cost the worker")
+		})
+	}
 }
 
 func TestWritableBinaryIsRefused(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
 
 	"github.com/taskhost/taskhost/shared"
 )
@@ -119,6 +121,19 @@ type Config struct {
 	MaxResultSize int
 	// Logger receives the pool's and the plugins' logs; nil discards.
 	Logger hclog.Logger
+
+	// maxProtocol, when set, is the newest worker protocol the pool
+	// offers (tests of an older plugin's protocol).
+	maxProtocol int
+}
+
+// protocols is the plugin set of every worker protocol the pool offers.
+func (c Config) protocols() map[int]plugin.PluginSet {
+	vs := shared.VersionedPlugins(nil)
+	if c.maxProtocol > 0 {
+		maps.DeleteFunc(vs, func(v int, _ plugin.PluginSet) bool { return v > c.maxProtocol })
+	}
+	return vs
 }
 
 // Request is one call: the payload and what the method knows of its task.

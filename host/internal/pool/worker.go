@@ -142,7 +142,7 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake(),
-		VersionedPlugins: shared.VersionedPlugins(nil),
+		VersionedPlugins: p.cfg.protocols(),
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -203,6 +203,12 @@ func (p *Pool) spawn(ctx context.Context, id int64, initialise bool) (*worker, e
 		w.kill()
 		w.wait()
 		return nil, fmt.Errorf("plugin %s: start: %w", p.cfg.program(), ctx.Err())
+	}
+	// A plugin of protocol 2 takes its calls on one stream, opened now.
+	if err := w.rpc.OpenCalls(w.ctx, p.cfg.MaxResultSize+resultSlack); err != nil {
+		w.kill()
+		w.wait()
+		return nil, fmt.Errorf("plugin %s: open the calls stream: %w%s", p.cfg.program(), err, tail.suffix())
 	}
 
 	if initialise && p.cfg.InitialiseMethod != "" {
@@ -464,8 +470,13 @@ func (p *Pool) run(ctx context.Context, w *worker, req Request, onProgress func(
 	p.count(func(c *counters) { c.calls++ })
 
 	if errors.Is(err, shared.ErrResultTooLarge) && reason == killNone {
-		// The answer was refused; the worker itself is fine.
-		return nil, p.resultTooLarge(-1), true
+		// The answer was refused (or, on the calls stream, not sent); the
+		// worker itself is fine.
+		size := -1
+		if tl, ok := errors.AsType[*shared.ResultTooLargeError](err); ok {
+			size = tl.Size
+		}
+		return nil, p.resultTooLarge(size), true
 	}
 	if err != nil {
 		return nil, p.lostWorker(w, callID, reason, forCall, err), false

@@ -5,8 +5,12 @@
 export const magicCookieKey = 'TASKHOST_PLUGIN';
 export const magicCookieValue = 'b7d3f0c1-taskhost-worker';
 
-/** The worker protocol versions this SDK speaks (shared.ProtocolVersion). */
-export const protocolVersions = [1];
+/**
+ * The worker protocol versions this SDK speaks (shared.ProtocolUnary and
+ * shared.ProtocolCalls): 1, a unary Invoke per call; 2, every call on one
+ * Calls stream.
+ */
+export const protocolVersions = [1, 2];
 
 /** go-plugin's own protocol version, the handshake line's first field. */
 export const coreProtocolVersion = 1;

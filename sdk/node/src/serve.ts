@@ -20,7 +20,8 @@ import { loadCodec } from './codec.js';
 import { handshakeLine, healthService, magicCookieKey, magicCookieValue, negotiate, notAPluginMessage } from './handshake.js';
 import { newLogger, type Logger } from './log.js';
 import { acceptPeer, securityFromEnv, type Security } from './transport.js';
-import { Worker, type Call, type Methods, type Task } from './worker.js';
+import { type WireError } from './errors.js';
+import { Worker, type Call, type Methods, type Outcome, type Task } from './worker.js';
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -166,6 +167,36 @@ function taskFromWire(t: WireTask | undefined): Task {
   return task;
 }
 
+function callFromWire(r: WireInvoke): Call {
+  return {
+    id: r.call_id ?? 0,
+    method: r.method ?? '',
+    payload: r.payload ?? Buffer.alloc(0),
+    task: taskFromWire(r.task),
+    timeoutMs: r.timeout_ms ?? 0,
+  };
+}
+
+function outcomeToWire(out: Outcome): { result?: Buffer; error?: WireError; progress_events: number } {
+  return { result: out.result, error: out.error, progress_events: out.progressEvents };
+}
+
+/**
+ * The metadata with which the host opens the Calls stream: the largest
+ * InvokeResponse it receives (shared.MaxMessageKey).
+ */
+export const maxMessageKey = 'taskhost-max-message';
+
+/**
+ * responseSize bounds the encoded InvokeResponse of out from above: its
+ * fields' bytes, and 64 for every tag, length and number around them.
+ */
+export function responseSize(out: Outcome): number {
+  const e = out.error;
+  const errorBytes = e ? Buffer.byteLength(e.name) + Buffer.byteLength(e.message) : 0;
+  return (out.result?.length ?? 0) + errorBytes + 64;
+}
+
 function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void): grpc.Server {
   const codec = loadCodec();
   const server = new grpcjs.Server({
@@ -179,17 +210,37 @@ function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void):
   server.addService(service('taskhost.worker.v1.Worker'), {
     Methods: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { names: worker.names(), max_concurrency: worker.concurrency }),
     Invoke: (call: grpc.ServerUnaryCall<WireInvoke, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const r = call.request;
-      const c: Call = {
-        id: r.call_id ?? 0,
-        method: r.method ?? '',
-        payload: r.payload ?? Buffer.alloc(0),
-        task: taskFromWire(r.task),
-        timeoutMs: r.timeout_ms ?? 0,
+      void worker.invoke(callFromWire(call.request)).then((out) => cb(null, outcomeToWire(out)));
+    },
+    // Protocol 2: the host's calls on one stream, each answered with its
+    // call id when it finishes (worker.proto).
+    Calls: (call: grpc.ServerDuplexStream<WireInvoke, unknown>) => {
+      const limit = Number.parseInt(String(call.metadata.get(maxMessageKey)[0] ?? ''), 10) || 0;
+      let running = 0;
+      let ended = false;
+      const endIfDone = () => {
+        if (ended && running === 0) call.end();
       };
-      void worker.invoke(c).then((out) =>
-        cb(null, { result: out.result, error: out.error, progress_events: out.progressEvents }),
-      );
+      call.on('data', (r: WireInvoke) => {
+        running++;
+        void worker.invoke(callFromWire(r)).then((out) => {
+          running--;
+          const id = r.call_id ?? 0;
+          // A response over the host's limit would break the stream and
+          // every call on it: the host is told the result's size instead.
+          const answer = limit > 0 && responseSize(out) > limit
+            ? { call_id: id, result_size: out.result?.length ?? 0, progress_events: out.progressEvents }
+            : { ...outcomeToWire(out), call_id: id };
+          if (!call.cancelled && !call.destroyed) call.write(answer);
+          endIfDone();
+        });
+      });
+      call.on('end', () => {
+        ended = true;
+        endIfDone();
+      });
+      // The host went away; running calls end with their contexts.
+      call.on('error', () => {});
     },
     Cancel: (call: grpc.ServerUnaryCall<{ call_id?: number }, unknown>, cb: grpc.sendUnaryData<unknown>) =>
       cb(null, { found: worker.cancel(call.request.call_id ?? 0) }),

@@ -54,9 +54,10 @@ describe('codec', () => {
 
   it('makes grpc-js service definitions', () => {
     const def = codec.service('taskhost.worker.v1.Worker');
-    assert.deepEqual(Object.keys(def), ['Methods', 'Invoke', 'Cancel', 'WatchProgress']);
+    assert.deepEqual(Object.keys(def), ['Methods', 'Invoke', 'Calls', 'Cancel', 'WatchProgress']);
     assert.equal(def.Invoke.path, '/taskhost.worker.v1.Worker/Invoke');
     assert.equal(def.WatchProgress.responseStream, true);
+    assert.deepEqual([def.Calls.requestStream, def.Calls.responseStream], [true, true]);
   });
 });
 

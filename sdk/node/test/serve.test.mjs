@@ -33,7 +33,7 @@ describe('serve', () => {
     const { child, stderr } = start({ ...cookie, PLUGIN_PROTOCOL_VERSIONS: '2,1' });
     const [line] = await once(createInterface({ input: child.stdout }), 'line');
     const [core, version, network, address, protocol, ...rest] = line.split('|');
-    assert.deepEqual([core, version, network, protocol, rest], ['1', '1', 'unix', 'grpc', []]);
+    assert.deepEqual([core, version, network, protocol, rest], ['1', '2', 'unix', 'grpc', []]);
     assert.ok(existsSync(address));
 
     const codec = loadCodec();
@@ -69,6 +69,29 @@ describe('serve', () => {
     const entry = JSON.parse(stderr().split('\n').find((l) => l.includes('"@message":"hi"')));
     assert.equal(entry.task_id, 't2');
     assert.equal(entry.method, 'log');
+
+    // Protocol 2: calls on one stream, answered by call id as they finish;
+    // a result over the host's limit is sent as its size.
+    const md = new grpc.Metadata();
+    md.set('taskhost-max-message', '300');
+    const calls = worker.Calls(md);
+    const answers = [];
+    calls.on('data', (a) => answers.push(a));
+    const ended = once(calls, 'end');
+    calls.write({ call_id: 3, method: 'sleep', payload: Buffer.from('{"ms":100}'), task: { id: 't3' } });
+    calls.write({ call_id: 4, method: 'echo', payload: Buffer.from('{"b":2}'), task: { id: 't4' } });
+    calls.write({ call_id: 5, method: 'echo', payload: Buffer.from(`"${'x'.repeat(400)}"`), task: { id: 't5' } });
+    await waitFor(() => answers.length === 3);
+    assert.deepEqual(
+      answers.map((a) => [Number(a.call_id), a.result?.toString() ?? '', Number(a.result_size ?? 0)]),
+      [
+        [4, '{"b":2}', 0],
+        [5, '', 402],
+        [3, '{"ms":100}', 0],
+      ],
+    );
+    calls.end();
+    await ended;
 
     await unary(controller, 'Shutdown', {}).catch(() => {});
     const [code] = await once(child, 'exit');
