@@ -135,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	profile := fs.String("cpuprofile", "", "write a CPU profile of each scenario into this directory (<scenario>.pprof), and the heap after the scale load and after its queries (scale-heap.pprof, scale-heap-queries.pprof)")
 	scaleTasks := fs.Int("scale-tasks", 0, "tasks the scale scenario stores (default 1,000,000; 100,000 with -short)")
 	scalePending := fs.Int("scale-pending", 0, "of which pending of the dispatched type (default 100,000; 10,000 with -short)")
-	scaleBatch := fs.Int("scale-batch", 1000, "tasks per create while loading the scale data set (the Badger store takes about 3,270 small tasks per transaction)")
+	scaleBatch := fs.Int("scale-batch", 1000, "tasks per create while loading the scale data set (the Badger store takes about 5,240 small tasks per transaction)")
 	scaleLoaders := fs.Int("scale-loaders", 4, "goroutines creating batches while loading the scale data set")
 	// No default value shown: the environment's URL may hold a password.
 	dbURL := fs.String("database-url", "", "PostgreSQL for the river and pg-* scenarios (default: $TASKHOST_TEST_DATABASE_URL, else "+defaultDatabaseURL+"); skipped when none answers")

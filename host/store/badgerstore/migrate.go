@@ -6,10 +6,12 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/taskhost/taskhost/shared"
 )
 
 // checkSchema writes the format version into a new store, migrates a
-// store of version 1 or 2 and refuses any other version.
+// store of version 1, 2 or 3 and refuses any other version.
 func (s *Store) checkSchema() error {
 	version, err := s.version()
 	if err != nil {
@@ -63,6 +65,20 @@ func (s *Store) checkSchema() error {
 			return fmt.Errorf("migrate store format 2 to 3: %w", err)
 		}
 		s.log.Info("migrated store format", "from", 2, "to", 3)
+		fallthrough
+	case 3:
+		// Pending tasks leave the indexes with a status filter alone;
+		// the type+status indexes keep them.
+		pending, _ := statusCode(shared.StatusPending)
+		err := s.db.DropPrefix(
+			[]byte{prefixCreatedStatus, pending}, []byte{prefixModifiedStatus, pending}, []byte{prefixCompletedStatus, pending})
+		if err == nil {
+			err = s.setVersion(4)
+		}
+		if err != nil {
+			return fmt.Errorf("migrate store format 3 to 4: %w", err)
+		}
+		s.log.Info("migrated store format", "from", 3, "to", 4)
 		return nil
 	}
 	return fmt.Errorf("store format %x, want %d", []byte{version}, schemaVersion)

@@ -14,9 +14,11 @@ import (
 	"github.com/taskhost/taskhost/shared"
 )
 
-// writeFormat turns s's data into format 2, or 1: every task also in
-// the indexes without a status filter, no values in the processing index,
-// and with format 1 the processing tasks in the status indexes too.
+// writeFormat turns s's data into format 3, 2 or 1: pending tasks also
+// in the indexes with a status filter alone; with format 2 or 1 every
+// task also in the indexes without a status filter and no values in the
+// processing index; with format 1 the processing tasks in the status
+// indexes too.
 func writeFormat(t *testing.T, s *Store, version byte) {
 	t.Helper()
 	require.NoError(t, s.db.Update(func(txn *badger.Txn) error {
@@ -31,7 +33,19 @@ func writeFormat(t *testing.T, s *Store, version byte) {
 			if err != nil {
 				return err
 			}
-			for _, sort := range []byte{prefixCreated, prefixModified, prefixCompleted} {
+			sorts := []byte{prefixCreated, prefixModified, prefixCompleted}
+			if r.Status == shared.StatusPending {
+				for _, sort := range sorts {
+					p := queryKeyParts(r, sort|filterStatus)
+					if err := txn.Set(appendKey(nil, &p), nil); err != nil {
+						return err
+					}
+				}
+			}
+			if version == 3 {
+				continue
+			}
+			for _, sort := range sorts {
 				for _, filter := range []byte{filterNone, filterType} {
 					p := queryKeyParts(r, sort|filter)
 					if err := txn.Set(appendKey(nil, &p), nil); err != nil {
@@ -59,11 +73,13 @@ func writeFormat(t *testing.T, s *Store, version byte) {
 }
 
 // oldIndexKeys counts the keys of processing tasks in the status
-// indexes and the keys in indexes without a status filter, and returns
+// indexes, the keys in indexes without a status filter and the keys of
+// pending tasks in the indexes with a status filter alone, and returns
 // the format version.
-func oldIndexKeys(t *testing.T, s *Store) (processing, unfiltered int, version []byte) {
+func oldIndexKeys(t *testing.T, s *Store) (processing, unfiltered, pendingAlone int, version []byte) {
 	t.Helper()
 	proc, _ := statusCode(shared.StatusProcessing)
+	pending, _ := statusCode(shared.StatusPending)
 	require.NoError(t, s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{})
 		defer it.Close()
@@ -83,6 +99,9 @@ func oldIndexKeys(t *testing.T, s *Store) (processing, unfiltered int, version [
 			if p.Status == proc {
 				processing++
 			}
+			if p.Status == pending && key[0]&filterType == 0 {
+				pendingAlone++
+			}
 		}
 		item, err := txn.Get(schemaKey)
 		if err != nil {
@@ -91,16 +110,17 @@ func oldIndexKeys(t *testing.T, s *Store) (processing, unfiltered int, version [
 		version, err = item.ValueCopy(nil)
 		return err
 	}))
-	return processing, unfiltered, version
+	return processing, unfiltered, pendingAlone, version
 }
 
-// TestMigrate opens stores of formats 1 and 2. Format 2 had every task in
-// the indexes without a status filter too, and format 1 also processing
-// tasks in the status indexes: Open deletes those keys, and queries and
-// counts give what they gave before.
+// TestMigrate opens stores of formats 1, 2 and 3. Format 3 had pending
+// tasks in the indexes with a status filter alone too, format 2 also
+// every task in the indexes without a status filter, and format 1 also
+// processing tasks in the status indexes: Open deletes those keys, and
+// queries and counts give what they gave before.
 func TestMigrate(t *testing.T) {
 	t.Parallel()
-	for _, from := range []byte{1, 2} {
+	for _, from := range []byte{1, 2, 3} {
 		t.Run(fmt.Sprintf("from %d", from), func(t *testing.T) {
 			t.Parallel()
 			testMigrate(t, from)
@@ -166,11 +186,14 @@ func testMigrate(t *testing.T, from byte) {
 	require.Equal(t, map[string]map[shared.Status]int{"m": counted(2, 2, 1), "n": counted(3, 1, 0), "o": counted(0, 1, 0)}, wantCounts)
 
 	writeFormat(t, s, from)
-	processing, unfiltered, version := oldIndexKeys(t, s)
-	require.Equal(t, 10*6, unfiltered)
+	processing, unfiltered, pendingAlone, version := oldIndexKeys(t, s)
+	if from <= 2 {
+		require.Equal(t, 10*6, unfiltered)
+	}
 	if from == 1 {
 		require.Equal(t, 4*6, processing)
 	}
+	require.Equal(t, 5*3, pendingAlone, "the 5 pending tasks in the 3 indexes with a status filter alone")
 	require.Equal(t, []byte{from}, version)
 	require.NoError(t, s.Close())
 
@@ -182,17 +205,21 @@ func testMigrate(t *testing.T, from byte) {
 	if from == 1 {
 		require.Contains(t, log.String(), "migrated store format: from=1 to=2 processing_tasks=4")
 	}
-	require.Contains(t, log.String(), "migrated store format: from=2 to=3")
-	processing, unfiltered, version = oldIndexKeys(t, s)
+	if from <= 2 {
+		require.Contains(t, log.String(), "migrated store format: from=2 to=3")
+	}
+	require.Contains(t, log.String(), "migrated store format: from=3 to=4")
+	processing, unfiltered, pendingAlone, version = oldIndexKeys(t, s)
 	require.Zero(t, processing, "no processing task is left in a status index")
 	require.Zero(t, unfiltered, "no index without a status filter is left")
+	require.Zero(t, pendingAlone, "no pending task is left in an index with a status filter alone")
 	require.Equal(t, []byte{schemaVersion}, version)
 	pages, counts := answers(s)
 	require.Equal(t, wantPages, pages)
 	require.Equal(t, wantCounts, counts)
 	require.NoError(t, s.Close())
 
-	// Format 3 opens as it is.
+	// Format 4 opens as it is.
 	log.Reset()
 	s, err = Open(dir, opts)
 	require.NoError(t, err)

@@ -57,8 +57,9 @@ const DefaultGCInterval = 5 * time.Minute
 const maxTxnAttempts = 100
 
 // keysPerNewTask is how many keys a new task writes: its record, its
-// dispatch key and its query index keys.
-const keysPerNewTask = 2 + len(queryIndexes)
+// dispatch key and its keys in the type+status query indexes (pending
+// tasks are in no other).
+const keysPerNewTask = 2 + len(queryIndexes)/2
 
 // sweepBatch is how many tasks Sweep removes per transaction, to stay well
 // below Badger's transaction size limit.
@@ -79,6 +80,7 @@ type Store struct {
 	// changes batches Update, Delete and DeleteClaimed (batch.go).
 	changes *store.Batches[change]
 	floors  *claimFloors
+	pending *pendingTypes
 
 	// mu is held shared by every call and exclusively by Close, so that
 	// Close waits for calls in flight and later calls get ErrClosed.
@@ -118,7 +120,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		// the anonymous RSS of a 1M-task load (peak 477-620 → 308-336 MB;
 		// after the load 288-372 → 159-227 MB). Below 16 MiB only the
 		// arena shrinks, while a memtable also bounds a transaction at
-		// 15% of it: about 3,270 small tasks here (README).
+		// 15% of it: about 5,240 small tasks here (README).
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(4).
@@ -138,7 +140,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), pending: newPendingTypes(nil), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
 	s.changes = store.NewBatches(changeFlushers, maxChangeBatch, s.flushChanges)
 	if bo.VLogPercentile == 0 {
 		s.valueThreshold = bo.ValueThreshold
@@ -148,7 +150,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.syncer = newGroupSync(s.logs.sync)
 		s.syncer.onSync = opts.OnSync
 	}
-	if err := s.checkSchema(); err != nil {
+	err = s.checkSchema()
+	if err == nil {
+		err = s.view(context.Background(), func(txn *badger.Txn) error {
+			types, err := dispatchTypes(txn)
+			for _, typ := range types {
+				s.pending.add(typ)
+			}
+			return err
+		})
+	}
+	if err != nil {
 		s.changes.Close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
@@ -326,6 +338,9 @@ func (s *Store) writeWith(ctx context.Context, durable, report bool, begin func(
 		if err == nil && wrote {
 			if t.valueLog && s.logs != nil {
 				s.logs.valueLogWritten() // before the commit writes the value: see logSync
+			}
+			for _, d := range t.dispatched {
+				s.pending.add(d.typ) // before the commit: see pendingTypes
 			}
 			err = t.Commit()
 		}
@@ -689,8 +704,11 @@ func (s *Store) Delete(ctx context.Context, id string, from ...shared.Status) er
 
 // Query walks the index that serves q's filter and sort from the cursor's
 // key on, and reads the records the entries name in the same snapshot.
-// Processing tasks are in no status index: where q's range can hold their
-// keys, it makes them from the processing records and merges them in.
+// Several ranges of the indexes may serve q (queryRanges): a status each,
+// and for pending tasks without a type filter a type each; their keys are
+// merged. Processing tasks are in no status index: where q's range can
+// hold their keys, it makes them from the processing records and merges
+// them in.
 func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	q, limit, err := q.Check()
 	switch {
@@ -710,23 +728,32 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	if unindexed != nil && !reaches(after, unindexed, q.Desc) {
 		unindexed = nil // the cursor is past them
 	}
-	ranges := queryRanges(prefix)
 	var page store.Page
 	err = s.view(ctx, func(txn *badger.Txn) error {
 		page = store.Page{}
+		// In the snapshot, after it was taken: see pendingTypes.
+		ranges := queryRanges(&q, prefix, s.pending.list())
 		it := txn.NewIterator(badger.IteratorOptions{Reverse: q.Desc})
 		defer it.Close()
-		// The first limit+1 keys after the cursor of each range, then
+		// The first limit+1 keys after the cursor of all ranges, then
 		// the processing tasks' keys: the page is the first limit of
-		// them all in q's order, and one more means there is a next.
+		// them all in q's order, and one more means there is a next. A
+		// range is read until its keys pass the (limit+1)th key of the
+		// ranges before it, so that merging many ranges reads little
+		// more than one.
 		var keys [][]byte
 		for _, r := range ranges {
+			var cutoff []byte
+			if len(keys) > limit {
+				cutoff = keys[limit]
+			}
 			var err error
-			if keys, err = scanRange(keys, it, r, prefix, after, q.Desc, len(prefix)+fixed, limit+1); err != nil {
+			if keys, err = scanRange(keys, it, r, after, cutoff, q.Desc, len(prefix)+fixed, limit+1); err != nil {
 				return err
 			}
+			sortKeys(keys, q.Desc)
+			keys = keys[:min(len(keys), limit+1)]
 		}
-		sortKeys(keys, q.Desc)
 		// A page of a single range that ends before where processing
 		// tasks would be needs none of them.
 		if unindexed != nil && (len(ranges) > 1 || len(keys) <= limit || within(keys[limit], unindexed, prefixEnd(unindexed), q.Desc)) {
@@ -757,38 +784,46 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 	return page, nil
 }
 
-// scanRange appends to dst the first n keys with prefix r after the
-// cursor key after (nil: from the start) in the given direction, as keys
-// of the query's order: with prefix, the query's own (queryPrefix), in
-// place of r. A key must have more than minLen bytes, counted with prefix.
-func scanRange(dst [][]byte, it *badger.Iterator, r, prefix, after []byte, desc bool, minLen, n int) ([][]byte, error) {
-	var from []byte
-	if after != nil {
-		from = append(bytes.Clone(r), after[len(prefix):]...)
+// scanRange appends to dst the first n keys of range r after the cursor
+// key after (nil: from the start) and before cutoff (nil: none) in the
+// given direction, as keys of the query's order (r.order in place of
+// r.stored). A key must have more than minLen bytes, counted with r.order.
+func scanRange(dst [][]byte, it *badger.Iterator, r queryRange, after, cutoff []byte, desc bool, minLen, n int) ([][]byte, error) {
+	var from []byte // the cursor's key in r; nil: r from its start
+	switch {
+	case after == nil:
+	case bytes.HasPrefix(after, r.order):
+		from = append(bytes.Clone(r.stored), after[len(r.order):]...)
+	case (bytes.Compare(after, r.order) < 0) == desc:
+		return dst, nil // the cursor is past all of r
 	}
 	if !desc {
 		if from != nil {
 			it.Seek(append(from, 0)) // the smallest key after the cursor's
 		} else {
-			it.Seek(r)
+			it.Seek(r.stored)
 		}
 	} else {
 		// A reverse Seek lands on the largest key <= its argument: skip
 		// that key itself (the cursor's, or the one just past r).
 		if from == nil {
-			from = prefixEnd(r)
+			from = prefixEnd(r.stored)
 		}
 		it.Seek(from)
 		if it.Valid() && bytes.Compare(it.Item().Key(), from) >= 0 {
 			it.Next()
 		}
 	}
-	for ; n > 0 && it.ValidForPrefix(r); it.Next() {
+	for ; n > 0 && it.ValidForPrefix(r.stored); it.Next() {
 		key := it.Item().Key()
-		if len(key)-len(r)+len(prefix) <= minLen {
+		if len(key)-len(r.stored)+len(r.order) <= minLen {
 			return nil, fmt.Errorf("index key %x: %w", key, errBadKey)
 		}
-		dst = append(dst, append(bytes.Clone(prefix), key[len(r):]...))
+		k := append(bytes.Clone(r.order), key[len(r.stored):]...)
+		if cutoff != nil && inOrder(desc)(k, cutoff) > 0 {
+			break
+		}
+		dst = append(dst, k)
 		n--
 	}
 	return dst, nil
