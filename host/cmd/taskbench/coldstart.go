@@ -47,13 +47,28 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 	if err != nil {
 		return err
 	}
-	var coldLat measure.Latencies
+	var coldLat, rawLat measure.Latencies
 	for range b.cfg.spawns {
 		// The previous worker stops in the background; let it go, so
 		// that its exit does not share the CPU with the next spawn.
 		if err := waitNoWorkers(ctx, b.plugin); err != nil {
 			_ = cold.Close(ctx)
 			return err
+		}
+		if mtls {
+			// The raw start the target compares with, alternated with
+			// the pool's: the raw-spawn baseline ran minutes earlier, and
+			// this VM's start times drift by a third in minutes.
+			raw, err := rawColdStart(ctx, b.plugin, channel{}, 1)
+			if err != nil {
+				_ = cold.Close(ctx)
+				return err
+			}
+			rawLat = append(rawLat, raw...)
+			if err := waitNoWorkers(ctx, b.plugin); err != nil {
+				_ = cold.Close(ctx)
+				return err
+			}
 		}
 		t0 := time.Now()
 		_, err := cold.Call(ctx, req, nil)
@@ -86,6 +101,7 @@ func (b *bench) coldStartOnce(ctx context.Context, mtls bool) error {
 		return nil
 	}
 	b.res.add("cold.spawn.p50", coldLat.PMs(50)-warmP50)
+	b.res.add("cold.raw.p50", rawLat.PMs(50))
 	b.res.add("cold.spawnvsraw.p50", coldLat.PMs(50)-warmP50)
 	b.res.add("cold.spawn.p99", coldLat.PMs(99)-warmP50)
 	b.res.add("cold.warm.p50", warmP50*1000)
