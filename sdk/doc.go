@@ -101,9 +101,10 @@
 // an open stream costs both processes about half the CPU of a unary call.
 // The host opens the stream with the metadata taskhost-max-message, the
 // largest InvokeResponse it receives in bytes: a plugin never sends a
-// larger one, which would end the stream and with it every call in flight,
-// but an InvokeResponse with only call_id and result_size (the result's
-// size in bytes), which the host reports as the task's ResultTooLarge. An
+// larger one, which would end the stream and with it every call in flight:
+// for a result, an InvokeResponse with only call_id and result_size (the
+// result's size in bytes), which the host reports as the task's
+// ResultTooLarge; for an error, the error with its message cut. An
 // SDK in another language may speak protocol 1 only; shared/proto/worker.proto
 // states both.
 //

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -87,6 +88,10 @@ func (s *callStream) invoke(ctx context.Context, call Call) (Outcome, error) {
 		s.mu.Unlock()
 		return Outcome{}, err
 	}
+	if _, dup := s.pending[call.ID]; dup {
+		s.mu.Unlock()
+		return Outcome{}, fmt.Errorf("calls stream: call id %d is already in flight", call.ID)
+	}
 	s.pending[call.ID] = reply
 	s.mu.Unlock()
 
@@ -95,7 +100,7 @@ func (s *callStream) invoke(ctx context.Context, call Call) (Outcome, error) {
 	s.sendMu.Unlock()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.forget(call.ID)
-		return Outcome{}, fmt.Errorf("calls stream: send: %w", err)
+		return Outcome{}, s.client.translate(fmt.Errorf("calls stream: send: %w", err))
 	}
 	// io.EOF: the stream has ended, and receive tells every call in
 	// flight why, this one included.
@@ -168,6 +173,33 @@ func (c *GRPCClient) streamError(err error) error {
 	return fmt.Errorf("calls stream: %w", err)
 }
 
+// fit makes resp at most maxMessage bytes (0: no limit). A result over it
+// is replaced by its size; an error's message is cut, keeping its name.
+func fit(resp *proto.InvokeResponse, maxMessage int) {
+	over := protobuf.Size(resp) - maxMessage
+	if maxMessage <= 0 || over <= 0 {
+		return
+	}
+	e := resp.GetError()
+	if e == nil {
+		*resp = proto.InvokeResponse{CallId: resp.GetCallId(), ResultSize: uint64(len(resp.GetResult())), ProgressEvents: resp.GetProgressEvents()}
+		return
+	}
+	note := fmt.Sprintf(" … (%d bytes cut: the host takes answers of up to %d bytes)", len(e.Message), maxMessage)
+	// The message's length prefix shrinks with it: 8 bytes spare.
+	keep := max(len(e.Message)-over-len(note)-8, 0)
+	for keep > 0 && !utf8.RuneStart(e.Message[keep]) {
+		keep--
+	}
+	e.Message = e.Message[:keep] + note
+	if protobuf.Size(resp) > maxMessage {
+		e.Name, e.Message = shortName, ""
+	}
+}
+
+// shortName names an error whose name alone is over the host's limit.
+const shortName = "Error"
+
 // Calls implements proto.WorkerServer: it runs each call received as
 // Invoke would, at once, and sends its answer when it returns. A
 // goroutine that ran a call waits for the next one for as long as the
@@ -189,9 +221,7 @@ func (s *GRPCServer) Calls(stream proto.Worker_CallsServer) error {
 			resp = outcomeToProto(out)
 		}
 		resp.CallId = req.GetCallId()
-		if maxMessage > 0 && protobuf.Size(resp) > maxMessage {
-			resp = &proto.InvokeResponse{CallId: req.GetCallId(), ResultSize: uint64(len(resp.GetResult())), ProgressEvents: resp.GetProgressEvents()}
-		}
+		fit(resp, maxMessage)
 		sendMu.Lock()
 		defer sendMu.Unlock()
 		// A failed send means the host went away; the stream's context

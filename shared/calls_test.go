@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -59,6 +60,12 @@ func (w *streamWorker) Invoke(ctx context.Context, call Call) (Outcome, error) {
 		}
 	case "broken":
 		return Outcome{}, errors.New("the worker itself failed")
+	case "chatty": // fails with a message of as many é as its payload says
+		var n int
+		if err := json.Unmarshal(call.Payload, &n); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Error: &TaskError{Name: "TooChatty", Message: strings.Repeat("é", n), Permanent: true}}, nil
 	}
 	return Outcome{}, fmt.Errorf("no method %q", call.Method)
 }
@@ -192,6 +199,43 @@ func TestCallsResultOverTheLimitIsSentAsItsSize(t *testing.T) {
 	require.Len(t, out.Result, 4000)
 	_, err = c.Invoke(context.Background(), Call{ID: 3, Method: "big", Payload: json.RawMessage(`4094`)})
 	require.ErrorIs(t, err, ErrResultTooLarge)
+}
+
+func TestCallsErrorOverTheLimitIsCutKeepingItsName(t *testing.T) {
+	t.Parallel()
+	w := &streamWorker{}
+	c, _ := openStream(t, w, 1024)
+
+	out, err := c.Invoke(context.Background(), Call{ID: 1, Method: "chatty", Payload: json.RawMessage(`3000`)})
+	require.NoError(t, err)
+	require.NotNil(t, out.Error, "a failure stays a failure")
+	require.Equal(t, "TooChatty", out.Error.Name)
+	require.True(t, out.Error.Permanent)
+	require.True(t, utf8.ValidString(out.Error.Message), "cut between characters")
+	require.True(t, strings.HasPrefix(out.Error.Message, "éé"), out.Error.Message)
+	require.True(t, strings.HasSuffix(out.Error.Message, " … (6000 bytes cut: the host takes answers of up to 1024 bytes)"), out.Error.Message)
+	require.Greater(t, len(out.Error.Message), 800, "as much of the message as fits")
+
+	out, err = c.Invoke(context.Background(), Call{ID: 2, Method: "chatty", Payload: json.RawMessage(`10`)})
+	require.NoError(t, err)
+	require.Equal(t, strings.Repeat("é", 10), out.Error.Message, "a message that fits is whole")
+}
+
+func TestCallsRefuseAnIDAlreadyInFlight(t *testing.T) {
+	t.Parallel()
+	w := &streamWorker{}
+	c, _ := openStream(t, w, 1<<20)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Invoke(context.Background(), Call{ID: 9, Method: "wait"})
+		done <- err
+	}()
+	require.Equal(t, uint64(9), <-w.started)
+	_, err := c.Invoke(context.Background(), Call{ID: 9, Method: "echo"})
+	require.ErrorContains(t, err, "call id 9 is already in flight")
+	close(w.release)
+	require.NoError(t, <-done, "the first call with the id still gets its answer")
 }
 
 func TestCallsInFlightFailWhenTheStreamEnds(t *testing.T) {

@@ -57,8 +57,9 @@ type WorkerClient interface {
 	// host opens it once, after WatchProgress, with the metadata
 	// "taskhost-max-message" (decimal bytes): the largest InvokeResponse it
 	// receives. A plugin never sends a larger one, which would break the
-	// stream and with it every call in flight; it sends result_size
-	// instead. The host closes its side when the worker stops.
+	// stream and with it every call in flight: for a result it sends
+	// result_size instead, and an error it sends with its message cut. The
+	// host closes its side when the worker stops.
 	Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[InvokeRequest, InvokeResponse], error)
 	// Cancel cancels the context of a running call; Invoke then returns.
 	Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error)
@@ -152,8 +153,9 @@ type WorkerServer interface {
 	// host opens it once, after WatchProgress, with the metadata
 	// "taskhost-max-message" (decimal bytes): the largest InvokeResponse it
 	// receives. A plugin never sends a larger one, which would break the
-	// stream and with it every call in flight; it sends result_size
-	// instead. The host closes its side when the worker stops.
+	// stream and with it every call in flight: for a result it sends
+	// result_size instead, and an error it sends with its message cut. The
+	// host closes its side when the worker stops.
 	Calls(grpc.BidiStreamingServer[InvokeRequest, InvokeResponse]) error
 	// Cancel cancels the context of a running call; Invoke then returns.
 	Cancel(context.Context, *CancelRequest) (*CancelResponse, error)

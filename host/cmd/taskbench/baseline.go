@@ -49,11 +49,11 @@ func spawnRaw(path string, ch channel) (*rawWorker, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var tlsConfig *tls.Config
 	if ch.host != nil {
-		ch, err := ch.host.NewPluginTLS()
+		pt, err := ch.host.NewPluginTLS()
 		if err != nil {
 			return nil, fmt.Errorf("raw worker: %w", err)
 		}
-		cmd.Env, tlsConfig = ch.Env, ch.Config
+		cmd.Env, tlsConfig = pt.Env, pt.Config
 	}
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake(),

@@ -177,8 +177,13 @@ function callFromWire(r: WireInvoke): Call {
   };
 }
 
-function outcomeToWire(out: Outcome): { result?: Buffer; error?: WireError; progress_events: number } {
-  return { result: out.result, error: out.error, progress_events: out.progressEvents };
+function outcomeToWire(out: Outcome & { resultSize?: number }): {
+  result?: Buffer;
+  error?: WireError;
+  progress_events: number;
+  result_size?: number;
+} {
+  return { result: out.result, error: out.error, progress_events: out.progressEvents, result_size: out.resultSize };
 }
 
 /**
@@ -195,6 +200,26 @@ export function responseSize(out: Outcome): number {
   const e = out.error;
   const errorBytes = e ? Buffer.byteLength(e.name) + Buffer.byteLength(e.message) : 0;
   return (out.result?.length ?? 0) + errorBytes + 64;
+}
+
+/**
+ * fit makes the answer of out at most limit bytes (0: no limit): a
+ * response over the host's limit would end the stream and every call on
+ * it (shared.fit does the same). A result over it is replaced by its
+ * size; an error's message is cut, keeping its name.
+ */
+export function fit(out: Outcome, limit: number): Outcome & { resultSize?: number } {
+  const over = responseSize(out) - limit;
+  if (limit <= 0 || over <= 0) return out;
+  if (!out.error) return { progressEvents: out.progressEvents, resultSize: out.result?.length ?? 0 };
+  const message = Buffer.from(out.error.message);
+  const note = ` … (${message.length} bytes cut: the host takes answers of up to ${limit} bytes)`;
+  let keep = Math.max(message.length - over - Buffer.byteLength(note), 0);
+  // Cut between characters: back off continuation bytes (10xxxxxx).
+  while (keep > 0 && (message[keep] & 0xc0) === 0x80) keep--;
+  const error = { ...out.error, message: message.subarray(0, keep).toString() + note };
+  if (responseSize({ ...out, error }) > limit) return { ...out, error: { ...error, name: 'Error', message: '' } };
+  return { ...out, error };
 }
 
 function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void): grpc.Server {
@@ -226,11 +251,7 @@ function newServer(worker: Worker, stdio: StdioForwarder, shutdown: () => void):
         void worker.invoke(callFromWire(r)).then((out) => {
           running--;
           const id = r.call_id ?? 0;
-          // A response over the host's limit would break the stream and
-          // every call on it: the host is told the result's size instead.
-          const answer = limit > 0 && responseSize(out) > limit
-            ? { call_id: id, result_size: out.result?.length ?? 0, progress_events: out.progressEvents }
-            : { ...outcomeToWire(out), call_id: id };
+          const answer = { ...outcomeToWire(fit(out, limit)), call_id: id };
           if (!call.cancelled && !call.destroyed) call.write(answer);
           endIfDone();
         });

@@ -81,15 +81,25 @@ describe('serve', () => {
     calls.write({ call_id: 3, method: 'sleep', payload: Buffer.from('{"ms":100}'), task: { id: 't3' } });
     calls.write({ call_id: 4, method: 'echo', payload: Buffer.from('{"b":2}'), task: { id: 't4' } });
     calls.write({ call_id: 5, method: 'echo', payload: Buffer.from(`"${'x'.repeat(400)}"`), task: { id: 't5' } });
-    await waitFor(() => answers.length === 3);
+    const chatty = JSON.stringify({ name: 'TooChatty', message: 'é'.repeat(400), permanent: true });
+    calls.write({ call_id: 6, method: 'fail', payload: Buffer.from(chatty), task: { id: 't6' } });
+    await waitFor(() => answers.length === 4);
+    assert.equal(Number(answers[3].call_id), 3, 'the slow call answers last');
+    answers.sort((a, b) => Number(a.call_id) - Number(b.call_id));
     assert.deepEqual(
       answers.map((a) => [Number(a.call_id), a.result?.toString() ?? '', Number(a.result_size ?? 0)]),
       [
+        [3, '{"ms":100}', 0],
         [4, '{"b":2}', 0],
         [5, '', 402],
-        [3, '{"ms":100}', 0],
+        [6, '', 0],
       ],
     );
+    // An error over the limit is cut, keeping its name: still a failure.
+    const failed = answers[3].error;
+    assert.equal(failed.name, 'TooChatty');
+    assert.equal(failed.permanent, true);
+    assert.match(failed.message, /^é+ … \(800 bytes cut: the host takes answers of up to 300 bytes\)$/);
     calls.end();
     await ended;
 
