@@ -173,17 +173,17 @@ func (c *GRPCClient) streamError(err error) error {
 	return fmt.Errorf("calls stream: %w", err)
 }
 
-// fit makes resp at most maxMessage bytes (0: no limit). A result over it
-// is replaced by its size; an error's message is cut, keeping its name.
-func fit(resp *proto.InvokeResponse, maxMessage int) {
+// fit returns resp made at most maxMessage bytes (0: no limit). A result
+// over it is replaced by its size; an error's message is cut, keeping its
+// name.
+func fit(resp *proto.InvokeResponse, maxMessage int) *proto.InvokeResponse {
 	over := protobuf.Size(resp) - maxMessage
 	if maxMessage <= 0 || over <= 0 {
-		return
+		return resp
 	}
 	e := resp.GetError()
 	if e == nil {
-		*resp = proto.InvokeResponse{CallId: resp.GetCallId(), ResultSize: uint64(len(resp.GetResult())), ProgressEvents: resp.GetProgressEvents()}
-		return
+		return &proto.InvokeResponse{CallId: resp.GetCallId(), ResultSize: uint64(len(resp.GetResult())), ProgressEvents: resp.GetProgressEvents()}
 	}
 	note := fmt.Sprintf(" … (%d bytes cut: the host takes answers of up to %d bytes)", len(e.Message), maxMessage)
 	// The message's length prefix shrinks with it: 8 bytes spare.
@@ -195,6 +195,7 @@ func fit(resp *proto.InvokeResponse, maxMessage int) {
 	if protobuf.Size(resp) > maxMessage {
 		e.Name, e.Message = shortName, ""
 	}
+	return resp
 }
 
 // shortName names an error whose name alone is over the host's limit.
@@ -221,7 +222,7 @@ func (s *GRPCServer) Calls(stream proto.Worker_CallsServer) error {
 			resp = outcomeToProto(out)
 		}
 		resp.CallId = req.GetCallId()
-		fit(resp, maxMessage)
+		resp = fit(resp, maxMessage)
 		sendMu.Lock()
 		defer sendMu.Unlock()
 		// A failed send means the host went away; the stream's context
