@@ -500,7 +500,7 @@ type queryRange struct {
 // status filter sorted by a date, that of each status but processing in
 // the index with a status filter. Pending tasks are in the type+status
 // indexes only: without a type filter, their part is the pending range of
-// each of types there.
+// each type in types there.
 func queryRanges(q *store.Query, prefix []byte, types []string) []queryRange {
 	pending, _ := statusCode(shared.StatusPending)
 	// pendingOf is the pending range of each type, standing for order.
