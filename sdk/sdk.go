@@ -232,13 +232,15 @@ func Concurrency(n int) ServeOption {
 }
 
 // streamWorkers is how many goroutines serve the plugin's gRPC streams, for
-// a plugin running up to concurrency calls at once: one per call, one for
-// each stream that lasts as long as the process (go-plugin's broker and
-// stdio streams, the host's progress watch) and one for a cancel. gRPC's
-// default, a goroutine made per call, grows its stack anew every call:
-// runtime.newstack was about a tenth of the plugin's CPU in make bench's
-// bulk. These goroutines keep theirs. A call finding them all busy still
-// gets a goroutine of its own.
+// a plugin running up to concurrency calls at once as unary Invokes (a
+// host of protocol 1): one per call, one for each stream that lasts as
+// long as the process (go-plugin's broker and stdio streams, the host's
+// progress watch) and one for a cancel. gRPC's default, a goroutine made
+// per call, grows its stack anew every call: runtime.newstack was about a
+// tenth of the plugin's CPU in make bench's bulk. These goroutines keep
+// theirs. A call finding them all busy still gets a goroutine of its own.
+// On protocol 2 the Calls stream holds one of them and reuses goroutines
+// for its calls itself (shared.GRPCServer.Calls).
 func streamWorkers(concurrency int) uint32 {
 	return uint32(min(concurrency, 1024) + 4)
 }

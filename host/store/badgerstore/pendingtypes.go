@@ -21,11 +21,9 @@ type pendingTypes struct {
 	types atomic.Pointer[[]string] // sorted; replaced, never changed
 }
 
-func newPendingTypes(types []string) *pendingTypes {
+func newPendingTypes() *pendingTypes {
 	p := &pendingTypes{}
-	slices.Sort(types)
-	types = slices.Compact(types)
-	p.types.Store(&types)
+	p.types.Store(new([]string))
 	return p
 }
 

@@ -140,7 +140,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), pending: newPendingTypes(nil), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
+	s := &Store{db: db, log: log, onCommit: opts.OnCommit, floors: newClaimFloors(), pending: newPendingTypes(), stopGC: make(chan struct{}), gcDone: make(chan struct{})}
 	s.changes = store.NewBatches(changeFlushers, maxChangeBatch, s.flushChanges)
 	if bo.VLogPercentile == 0 {
 		s.valueThreshold = bo.ValueThreshold
